@@ -1,0 +1,116 @@
+// The cache index lives in Docker itself, so it cannot drift from the images:
+// every entry is an image tagged `strata-cache:<fingerprint>` whose labels say
+// what made it. Tags, unlike labels, are not inherited by child images, so a
+// lookup by tag finds exactly the image that was committed for that
+// fingerprint; the labels are then checked against the fingerprint and the
+// parent as well, in case someone retagged an image by hand.
+
+import type Dockerode from 'dockerode';
+import { PlainMap } from '../protocol/frames';
+import { FINGERPRINT_SCHEMA } from './fingerprint';
+import { loadValue, storeValue } from './stored-value';
+
+export const CACHE_REPO = 'strata-cache';
+
+export const LABEL = {
+  schema: 'strata.schema',
+  fingerprint: 'strata.fingerprint',
+  parent: 'strata.parent',
+  host: 'strata.host',
+  position: 'strata.position',
+  task: 'strata.task',
+  kind: 'strata.kind',
+  result: 'strata.result',
+  inputs: 'strata.inputs',
+} as const;
+
+export type EntryKind = 'layer' | 'final';
+
+export interface NewEntry {
+  fingerprint: string;
+  parent: string;
+  host: string;
+  position: number;
+  task: string;
+  result: PlainMap;
+  inputs: PlainMap;
+  secret: boolean;
+}
+
+export interface Entry {
+  fingerprint: string;
+  parent: string;
+  host: string;
+  position: number;
+  task: string;
+  imageId: string;
+}
+
+export function entryTag(fingerprint: string): string {
+  return `${CACHE_REPO}:${fingerprint}`;
+}
+
+export function entryLabels(entry: NewEntry): Record<string, string> {
+  return {
+    [LABEL.schema]: String(FINGERPRINT_SCHEMA),
+    [LABEL.fingerprint]: entry.fingerprint,
+    [LABEL.parent]: entry.parent,
+    [LABEL.host]: entry.host,
+    [LABEL.position]: String(entry.position),
+    [LABEL.task]: entry.task,
+    [LABEL.kind]: 'layer' satisfies EntryKind,
+    [LABEL.result]: storeValue(entry.result, entry.secret),
+    [LABEL.inputs]: storeValue(entry.inputs, entry.secret),
+  };
+}
+
+/** Labels that mark an image as a build's final image rather than a cache entry. */
+export function finalImageLabels(): Record<string, string> {
+  return { [LABEL.kind]: 'final' satisfies EntryKind, [LABEL.result]: '', [LABEL.inputs]: '' };
+}
+
+function entryFromLabels(imageId: string, labels: Record<string, string>): Entry {
+  return {
+    fingerprint: labels[LABEL.fingerprint],
+    parent: labels[LABEL.parent],
+    host: labels[LABEL.host],
+    position: Number(labels[LABEL.position]),
+    task: labels[LABEL.task],
+    imageId,
+  };
+}
+
+export interface Hit {
+  entry: Entry;
+  result: PlainMap;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { statusCode?: number }).statusCode === 404;
+}
+
+/**
+ * The entry for `fingerprint` whose parent is `parent`, with its stored
+ * result; undefined when there is none, or when its result cannot be read
+ * here (a no_log result sealed on another machine), which counts as a miss.
+ */
+export async function lookupEntry(docker: Dockerode, fingerprint: string, parent: string): Promise<Hit | undefined> {
+  let info: Dockerode.ImageInspectInfo;
+  try {
+    info = await docker.getImage(entryTag(fingerprint)).inspect();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  const labels = info.Config?.Labels ?? {};
+  if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
+  if (labels[LABEL.kind] !== 'layer') return undefined;
+  const result = loadValue(labels[LABEL.result]);
+  if (typeof result !== 'object' || result === null) return undefined;
+  return { entry: entryFromLabels(info.Id, labels), result: result as PlainMap };
+}
+
+/** Makes `imageId` the entry for its fingerprint. Tagging twice is harmless: the tag just moves. */
+export async function recordEntry(docker: Dockerode, imageId: string, fingerprint: string): Promise<void> {
+  await docker.getImage(imageId).tag({ repo: CACHE_REPO, tag: fingerprint });
+}

@@ -1,0 +1,75 @@
+// How a task's result and fingerprint inputs are kept in an image label:
+// msgpack, deflated, base64. A no_log task's values are sealed with AES-GCM
+// under a key that never leaves this machine, so neither `docker inspect`, nor
+// a pushed image, nor a log shows them.
+
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { decodeValue, encodeValue } from '../protocol/codec';
+
+const PLAIN_PREFIX = 'z1:';
+const SEALED_PREFIX = 'e1:';
+
+/** Where the sealing key lives unless STRATA_SECRET gives one. */
+export function secretKeyPath(): string {
+  const dataHome = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(dataHome, 'strata', 'secret.key');
+}
+
+let cachedKey: Buffer | undefined;
+
+/** The 32-byte sealing key: from STRATA_SECRET, else a key file made on first use (mode 0600). */
+export function sealingKey(): Buffer {
+  if (cachedKey) return cachedKey;
+  if (process.env.STRATA_SECRET) {
+    cachedKey = createHash('sha256').update(process.env.STRATA_SECRET).digest();
+    return cachedKey;
+  }
+  const path = secretKeyPath();
+  try {
+    cachedKey = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
+  } catch {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const key = randomBytes(32);
+    // 'wx' so two engines starting at once cannot overwrite each other's key.
+    try {
+      writeFileSync(path, key.toString('hex'), { mode: 0o600, flag: 'wx' });
+      cachedKey = key;
+    } catch {
+      cachedKey = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
+    }
+  }
+  return cachedKey;
+}
+
+export function storeValue(value: unknown, secret: boolean): string {
+  const packed = deflateRawSync(encodeValue(value));
+  if (!secret) return PLAIN_PREFIX + packed.toString('base64');
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealingKey(), iv);
+  const sealed = Buffer.concat([cipher.update(packed), cipher.final()]);
+  return SEALED_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+}
+
+/** The stored value, or undefined when it cannot be read here (absent, damaged, or sealed under another key). */
+export function loadValue(text: string | undefined): unknown {
+  if (!text) return undefined;
+  try {
+    if (text.startsWith(PLAIN_PREFIX)) {
+      return decodeValue(inflateRawSync(Buffer.from(text.slice(PLAIN_PREFIX.length), 'base64')));
+    }
+    if (text.startsWith(SEALED_PREFIX)) {
+      const raw = Buffer.from(text.slice(SEALED_PREFIX.length), 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', sealingKey(), raw.subarray(0, 12));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      const packed = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+      return decodeValue(inflateRawSync(packed));
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}

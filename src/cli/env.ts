@@ -1,0 +1,26 @@
+// `strata env`: the exports that point stock ansible-playbook at the strata
+// strategy in this package, from whatever directory it is run.
+
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../engine/version';
+
+export function strategyPluginDir(): string {
+  return join(PACKAGE_ROOT, 'python_shim', 'strategy');
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+export function envExports(): string[] {
+  return [
+    `export ANSIBLE_STRATEGY_PLUGINS=${shellQuote(strategyPluginDir())}"\${ANSIBLE_STRATEGY_PLUGINS:+:\$ANSIBLE_STRATEGY_PLUGINS}"`,
+    'export ANSIBLE_STRATEGY=strata',
+    // The plugin starts its private engine with the same Node that ran this.
+    `export STRATA_NODE=${shellQuote(process.execPath)}`,
+  ];
+}
+
+export function envCommand(): void {
+  process.stdout.write(envExports().join('\n') + '\n');
+}

@@ -1,0 +1,73 @@
+// `strata serve`: an engine in the foreground. For a person it prints the
+// exports to paste into the shell that runs ansible-playbook and then logs
+// every request; for the plugin (--private) it prints one JSON line with its
+// address and exits once that one build has ended.
+
+import { randomBytes } from 'node:crypto';
+import { connectDocker } from '../docker/client';
+import { removeEngineContainers, removeOrphanContainers } from '../docker/containers';
+import { createLogger, LogFormat, LogLevel } from '../engine/log';
+import { RunningEngine, startEngine } from '../engine/server';
+import { UserError, ExitCode } from './errors';
+
+interface ServeOptions {
+  listen: string;
+  token?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  private?: boolean;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+export async function serveCommand(opts: ServeOptions): Promise<void> {
+  const token = opts.token ?? process.env.STRATA_TOKEN ?? randomBytes(24).toString('hex');
+  const log = createLogger(opts.logLevel, opts.logFormat);
+  const docker = connectDocker();
+  const orphans = await removeOrphanContainers(docker).catch(() => 0);
+  if (orphans) log.info('removed build containers left by a dead engine', { containers: orphans });
+
+  let engine: RunningEngine | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (exitCode: number) => {
+    stopping ??= (async () => {
+      await engine?.close();
+      await removeEngineContainers(docker).catch(() => 0);
+      process.exit(exitCode);
+    })();
+    return stopping;
+  };
+  for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, () => void stop(SIGNAL_EXIT[signal]));
+
+  try {
+    engine = await startEngine({
+      listen: opts.listen,
+      token,
+      docker,
+      log,
+      onBuildEnded: opts.private ? () => void stop(0) : undefined,
+    });
+  } catch (err) {
+    throw new UserError(`cannot listen on ${opts.listen}: ${(err as Error).message}`, ExitCode.Usage);
+  }
+
+  if (opts.private) {
+    process.stdout.write(JSON.stringify({ engine: engine.address }) + '\n');
+    watchParent(() => void stop(0));
+  } else {
+    process.stdout.write(`export STRATA_ENGINE=${engine.address}\nexport STRATA_TOKEN=${token}\n`);
+    log.info('engine listening', { address: engine.address });
+  }
+}
+
+/** A private engine outlives no one: when the process that started it is gone, it stops. */
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 1000);
+  timer.unref();
+}

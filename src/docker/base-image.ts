@@ -1,0 +1,57 @@
+// Resolving a host's `strata_from` to the image ID its chain starts from. The
+// ID, never the tag, roots the chain, so a re-pulled tag starts a new one.
+
+import type Dockerode from 'dockerode';
+import { StrataError } from '../protocol/frames';
+import { explainDockerError, isDockerUnreachable } from './client';
+import { BaseCommand } from './final-image';
+
+export interface BaseImage extends BaseCommand {
+  id: string;
+  ref: string;
+}
+
+async function inspectOrUndefined(docker: Dockerode, ref: string): Promise<Dockerode.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw explainDockerError(err, `looking up base image ${ref}`);
+  }
+}
+
+async function pull(docker: Dockerode, ref: string): Promise<void> {
+  const stream = await docker.pull(ref);
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
+      const failure = err?.message ?? out.find((m) => m.error)?.error;
+      return failure ? reject(new Error(failure)) : resolve();
+    }),
+  );
+}
+
+/** The base image for `host`, pulled if Docker does not have it; `base_missing` when neither works. */
+export async function resolveBaseImage(docker: Dockerode, host: string, ref: string): Promise<BaseImage> {
+  let info = await inspectOrUndefined(docker, ref);
+  if (!info) {
+    try {
+      await pull(docker, ref);
+    } catch (err) {
+      if (isDockerUnreachable(err)) throw explainDockerError(err, `pulling ${ref}`);
+      const why = ((err as { json?: { message?: string } }).json?.message ?? (err as Error).message).trim();
+      throw new StrataError(
+        'base_missing',
+        `base image ${ref} (strata_from of host ${host}) is not in Docker and could not be pulled: ${why}. ` +
+          'Build or pull it first (`make base-image` builds strata-base:bookworm), or fix strata_from in the inventory.',
+      );
+    }
+    info = await inspectOrUndefined(docker, ref);
+    if (!info) throw new StrataError('base_missing', `base image ${ref} was pulled but Docker cannot find it`);
+  }
+  return { id: info.Id, ref, cmd: info.Config?.Cmd ?? null, entrypoint: normaliseEntrypoint(info.Config?.Entrypoint) };
+}
+
+function normaliseEntrypoint(value: string | string[] | undefined | null): string[] | null {
+  if (value === undefined || value === null) return null;
+  return Array.isArray(value) ? value : [value];
+}

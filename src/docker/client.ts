@@ -1,0 +1,50 @@
+// One place that knows how to reach the Docker daemon and how to say so when
+// it cannot be reached.
+
+import Dockerode from 'dockerode';
+import { StrataError } from '../protocol/frames';
+
+/** The daemon address as the user would write it (DOCKER_HOST or the default socket). */
+export function dockerHost(): string {
+  return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+export function connectDocker(): Dockerode {
+  // docker-modem reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
+  return new Dockerode();
+}
+
+const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'EPERM', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE']);
+
+/** True when `err` says the daemon itself could not be reached, not that a request failed. */
+export function isDockerUnreachable(err: unknown): boolean {
+  return UNREACHABLE_CODES.has((err as { code?: string }).code ?? '');
+}
+
+export function dockerUnavailable(err: unknown): StrataError {
+  const code = (err as { code?: string }).code ?? '';
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied on its socket' : (err as Error).message;
+  return new StrataError(
+    'docker_unavailable',
+    `cannot reach the Docker daemon at ${dockerHost()} (${why}). ` +
+      'Start it (`make setup` starts dockerd), make its socket readable by this user, or point DOCKER_HOST at a running daemon.',
+  );
+}
+
+/** Rethrows `err` as a StrataError a user can act on. */
+export function explainDockerError(err: unknown, doing: string): StrataError {
+  if (err instanceof StrataError) return err;
+  if (isDockerUnreachable(err)) return dockerUnavailable(err);
+  const status = (err as { statusCode?: number }).statusCode;
+  const detail = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+  return new StrataError('docker_error', `Docker failed while ${doing}${status ? ` (HTTP ${status})` : ''}: ${detail}`);
+}
+
+/** Runs a Docker call, turning whatever it throws into a StrataError that names what we were doing. */
+export async function dockerCall<T>(doing: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw explainDockerError(err, doing);
+  }
+}

@@ -1,0 +1,219 @@
+// One host's chain of layers during one build: where the chain stands, the
+// build container (if any), and the task running in it. Hits move the chain
+// forward without touching a container; the first miss starts one from the
+// chain's tip; each commit becomes the next tip.
+
+import type Dockerode from 'dockerode';
+import { entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
+import { fingerprint } from '../cache/fingerprint';
+import { BaseImage } from '../docker/base-image';
+import { BuildContainer, removeContainer, startBuildContainer } from '../docker/containers';
+import { buildFinalImage } from '../docker/final-image';
+import { ImageConfig } from '../docker/image-config';
+import { commitLayer } from '../docker/layers';
+import {
+  FinishHostReply,
+  PlainMap,
+  StrataError,
+  TaskDoneReply,
+  TaskDoneRequest,
+  TaskReply,
+  TaskRequest,
+} from '../protocol/frames';
+import { Logger } from './log';
+
+interface Tip {
+  fingerprint: string;
+  imageId: string;
+}
+
+/** A build container together with the chain link whose filesystem it holds. */
+interface Worksite {
+  container: BuildContainer;
+  /** Fingerprint of the link the container's filesystem equals, while no task has changed it. */
+  holds: string;
+}
+
+interface RunningTask {
+  fingerprint: string;
+  label: string;
+  inputs: PlainMap;
+  secret: boolean;
+  /** Whether later builds can ever meet this link (false after a never-cached task). */
+  reusable: boolean;
+  started: number;
+}
+
+export interface HostChainOptions {
+  docker: Dockerode;
+  host: string;
+  build: string;
+  base: BaseImage;
+  config: ImageConfig;
+  tags: string[];
+  log: Logger;
+}
+
+export class HostChain {
+  private tip: Tip;
+  private position = 0;
+  private reusable = true;
+  private worksite: Promise<Worksite> | undefined;
+  private running: RunningTask | undefined;
+  /** Container removals running in the background; close() waits for them. */
+  private readonly chores = new Set<Promise<void>>();
+
+  constructor(private readonly opts: HostChainOptions) {
+    this.tip = { fingerprint: opts.base.id, imageId: opts.base.id };
+  }
+
+  get host(): string {
+    return this.opts.host;
+  }
+
+  get baseId(): string {
+    return this.opts.base.id;
+  }
+
+  async task(req: TaskRequest): Promise<TaskReply> {
+    if (this.running) {
+      throw new StrataError('state', `host ${this.host} asked for a task while "${this.running.label}" is still running`);
+    }
+    const reusable = this.reusable && req.cacheable;
+    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable });
+    if (req.lookup && reusable) {
+      const hit = await lookupEntry(this.opts.docker, fp, this.tip.fingerprint);
+      if (hit) {
+        this.advance({ fingerprint: fp, imageId: hit.entry.imageId });
+        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12) });
+        return { outcome: 'hit', fingerprint: fp, result: hit.result };
+      }
+    }
+    const site = await this.worksiteAtTip();
+    this.running = { fingerprint: fp, label: req.label, inputs: req.inputs, secret: req.secret, reusable, started: Date.now() };
+    this.opts.log.info('miss', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), container: site.container.name });
+    return { outcome: 'miss', fingerprint: fp, container: site.container.name };
+  }
+
+  async taskDone(req: TaskDoneRequest): Promise<TaskDoneReply> {
+    const task = this.running;
+    if (!task) throw new StrataError('state', `host ${this.host} reported a task done, but none was running`);
+    this.running = undefined;
+    const seconds = (Date.now() - task.started) / 1000;
+    if (req.outcome === 'skip') return { image: null, layer_bytes: 0, seconds };
+    if (req.outcome === 'discard') {
+      await this.dropWorksite();
+      this.opts.log.info('discarded', { host: this.host, task: task.label });
+      return { image: null, layer_bytes: 0, seconds };
+    }
+    return this.commit(task, req.result ?? {}, seconds);
+  }
+
+  private async commit(task: RunningTask, result: PlainMap, seconds: number): Promise<TaskDoneReply> {
+    const site = await this.worksite;
+    if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
+    const labels = entryLabels({
+      fingerprint: task.fingerprint,
+      parent: this.tip.fingerprint,
+      host: this.host,
+      position: this.position,
+      task: task.label,
+      result,
+      inputs: task.inputs,
+      secret: task.secret,
+    });
+    let committed;
+    try {
+      committed = await commitLayer(this.opts.docker, site.container.imageId, {
+        containerId: site.container.id,
+        labels,
+        comment: `strata: ${this.host}: ${task.label}`,
+      });
+      if (task.reusable) await recordEntry(this.opts.docker, committed.imageId, task.fingerprint);
+    } catch (err) {
+      await this.dropWorksite();
+      throw err;
+    }
+    this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId });
+    this.reusable = task.reusable;
+    if (committed.addedLayer) {
+      // The container's changes are now a layer; committing it again would
+      // pack them a second time, so the next task gets a fresh container.
+      this.replaceWorksite();
+    } else {
+      this.worksite = this.worksite?.then((w) => ({ ...w, holds: task.fingerprint }));
+    }
+    this.opts.log.info('committed', {
+      host: this.host,
+      task: task.label,
+      fingerprint: task.fingerprint.slice(0, 12),
+      layer_bytes: committed.layerBytes,
+      seconds: Number(((Date.now() - task.started) / 1000).toFixed(2)),
+    });
+    return { image: committed.imageId, layer_bytes: committed.layerBytes, seconds };
+  }
+
+  async finish(): Promise<FinishHostReply> {
+    if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
+    await this.dropWorksite();
+    const image = await buildFinalImage(this.opts.docker, {
+      fromId: this.tip.imageId,
+      config: this.opts.config,
+      base: this.opts.base,
+      labels: finalImageLabels(),
+      tags: this.opts.tags,
+    });
+    this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
+    return { image, tags: this.opts.tags };
+  }
+
+  /** Removes this host's build containers, including any still being started or removed. */
+  async close(): Promise<void> {
+    await this.dropWorksite();
+    await Promise.all(this.chores);
+  }
+
+  private advance(tip: Tip): void {
+    this.tip = tip;
+    this.position += 1;
+  }
+
+  /** A build container whose filesystem is the chain's tip, reusing the current one when it still is. */
+  private async worksiteAtTip(): Promise<Worksite> {
+    const current = await this.worksite?.catch(() => undefined);
+    if (current && current.holds === this.tip.fingerprint) return current;
+    if (current) this.removeInBackground(current.container);
+    this.worksite = this.startWorksite();
+    return this.worksite;
+  }
+
+  private startWorksite(): Promise<Worksite> {
+    const tip = this.tip;
+    return startBuildContainer(this.opts.docker, { imageId: tip.imageId, host: this.host, build: this.opts.build }).then(
+      (container) => ({ container, holds: tip.fingerprint }),
+    );
+  }
+
+  /** Swaps the used container for a fresh one at the tip, started in the background. */
+  private replaceWorksite(): void {
+    const old = this.worksite;
+    this.worksite = this.startWorksite();
+    // A failed start surfaces when the next task awaits it, not here.
+    this.worksite.catch(() => undefined);
+    void old?.then((w) => this.removeInBackground(w.container), () => undefined);
+  }
+
+  private async dropWorksite(): Promise<void> {
+    const site = await this.worksite?.catch(() => undefined);
+    this.worksite = undefined;
+    if (site) await removeContainer(this.opts.docker, site.container.id);
+  }
+
+  private removeInBackground(container: BuildContainer): void {
+    const chore = removeContainer(this.opts.docker, container.id).catch((err) =>
+      this.opts.log.warn('could not remove build container', { container: container.name, error: (err as Error).message }),
+    );
+    this.chores.add(chore);
+    void chore.finally(() => this.chores.delete(chore));
+  }
+}

@@ -1,0 +1,140 @@
+// The engine's front door: a WebSocket server on loopback TCP or a unix
+// socket. It refuses a connection without the token before reading a frame,
+// gives every connection its own Session, and turns every failure into an
+// error reply rather than a crash, so one bad client never stops the others.
+
+import { timingSafeEqual } from 'node:crypto';
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, IncomingMessage, Server } from 'node:http';
+import type Dockerode from 'dockerode';
+import { WebSocket, WebSocketServer } from 'ws';
+import { decodeRequest, encodeReply, salvageId } from '../protocol/codec';
+import { MAX_FRAME_BYTES, Reply, StrataError } from '../protocol/frames';
+import { Logger } from './log';
+import { Session } from './session';
+
+export interface EngineOptions {
+  /** `HOST:PORT` or `unix:/path/to.sock`. */
+  listen: string;
+  token: string;
+  docker: Dockerode;
+  log: Logger;
+  /** Called after a connection's build has ended and its containers are gone. */
+  onBuildEnded?: () => void;
+}
+
+export interface RunningEngine {
+  /** The address clients use: ws://HOST:PORT or ws+unix:///path. */
+  address: string;
+  /** Stops accepting, ends every build (removing its containers) and closes. */
+  close(): Promise<void>;
+}
+
+type ListenTarget = { path: string } | { host: string; port: number };
+
+export function parseListen(listen: string): ListenTarget {
+  if (listen.startsWith('unix:')) return { path: listen.slice('unix:'.length) };
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen);
+  if (!match) throw new Error(`--listen ${JSON.stringify(listen)} must be HOST:PORT (e.g. 127.0.0.1:7700) or unix:/path/to.sock`);
+  return { host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function errorReply(id: number, err: unknown): Reply {
+  if (err instanceof StrataError) return { id, type: 'error', code: err.code, message: err.message };
+  return { id, type: 'error', code: 'docker_error', message: `engine error: ${(err as Error).message ?? String(err)}` };
+}
+
+function listenOn(server: Server, target: ListenTarget): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if ('path' in target) server.listen(target.path, done);
+    else server.listen(target.port, target.host, done);
+  });
+}
+
+export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
+  const target = parseListen(opts.listen);
+  const http = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('strata engine: connect with a WebSocket\n');
+  });
+  const wss = new WebSocketServer({
+    server: http,
+    // Twice the limit, so a frame a little too big still gets an error reply.
+    maxPayload: MAX_FRAME_BYTES * 2,
+    verifyClient: (info: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) => {
+      const ok = tokenMatches(info.req.headers.authorization, opts.token);
+      if (!ok) opts.log.warn('refused a connection without the right token', { from: info.req.socket.remoteAddress ?? 'unix' });
+      accept(ok, 401, 'strata engine: missing or wrong token (set STRATA_TOKEN to the token `strata serve` printed)');
+    },
+  });
+  const sessions = new Set<Promise<void>>();
+
+  wss.on('connection', (ws: WebSocket) => {
+    const session = new Session(opts.docker, opts.log);
+    const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
+      .then(() => session.close())
+      .then(() => opts.onBuildEnded?.());
+    sessions.add(ended);
+    void ended.finally(() => sessions.delete(ended));
+    ws.on('message', (data: Buffer, isBinary: boolean) => void serveFrame(ws, session, data, isBinary, opts.log));
+  });
+
+  if ('path' in target) await rm(target.path, { force: true });
+  await listenOn(http, target);
+  let address: string;
+  if ('path' in target) {
+    await chmod(target.path, 0o600);
+    address = `ws+unix://${target.path}`;
+  } else {
+    const bound = http.address();
+    const port = typeof bound === 'object' && bound ? bound.port : target.port;
+    address = `ws://${target.host.includes(':') ? `[${target.host}]` : target.host}:${port}`;
+  }
+
+  return {
+    address,
+    async close() {
+      for (const client of wss.clients) client.close(1001, 'engine shutting down');
+      await Promise.all(sessions);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      if ('path' in target) await rm(target.path, { force: true });
+    },
+  };
+}
+
+async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinary: boolean, log: Logger): Promise<void> {
+  let req;
+  try {
+    if (!isBinary) throw new StrataError('bad_frame', 'malformed frame: frames must be binary msgpack, not text');
+    req = decodeRequest(data);
+  } catch (err) {
+    log.warn('bad frame; closing the connection', { error: (err as Error).message });
+    send(ws, errorReply(isBinary ? salvageId(data) : 0, err));
+    ws.close(1008, 'malformed frame');
+    return;
+  }
+  try {
+    const payload = await session.handle(req);
+    send(ws, { id: req.id, type: 'ok', ...payload } as Reply);
+  } catch (err) {
+    const reply = errorReply(req.id, err);
+    log.error('request failed', { request: req.type, host: 'host' in req ? req.host : undefined, error: (err as Error).message });
+    send(ws, reply);
+    if (reply.type === 'error' && (reply.code === 'protocol_mismatch' || reply.code === 'bad_frame')) ws.close(1008, reply.code);
+  }
+}
+
+function send(ws: WebSocket, reply: Reply): void {
+  if (ws.readyState === WebSocket.OPEN) ws.send(encodeReply(reply));
+}

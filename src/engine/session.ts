@@ -1,0 +1,98 @@
+// One build: one connection from one ansible-playbook run. It holds a chain
+// per image host and answers the requests of docs/PROTOCOL.md. Requests for
+// the same host run one after another; different hosts run side by side.
+
+import { randomBytes } from 'node:crypto';
+import type Dockerode from 'dockerode';
+import { resolveBaseImage } from '../docker/base-image';
+import { dockerCall, dockerHost } from '../docker/client';
+import { removeBuildContainers } from '../docker/containers';
+import { checkImageTags, parseImageConfig } from '../docker/image-config';
+import {
+  HelloReply,
+  OpenHostReply,
+  OpenHostRequest,
+  PROTOCOL_VERSION,
+  Request,
+  StrataError,
+} from '../protocol/frames';
+import { HostChain } from './host-chain';
+import { Logger } from './log';
+import { ENGINE_VERSION } from './version';
+
+export type ReplyPayload = Record<string, unknown>;
+
+export class Session {
+  readonly build = randomBytes(6).toString('hex');
+  private greeted = false;
+  private readonly hosts = new Map<string, HostChain>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly log: Logger,
+  ) {}
+
+  /** Answers one request, after any earlier request for the same host. */
+  handle(req: Request): Promise<ReplyPayload> {
+    const key = 'host' in req ? req.host : '';
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.dispatch(req));
+    this.queues.set(key, next);
+    return next;
+  }
+
+  private async dispatch(req: Request): Promise<ReplyPayload> {
+    if (req.type === 'hello') return { ...(await this.hello(req.protocol, req.client)) };
+    if (!this.greeted) throw new StrataError('bad_frame', `the first request must be "hello", not "${req.type}"`);
+    switch (req.type) {
+      case 'open_host':
+        return { ...(await this.openHost(req)) };
+      case 'task':
+        return { ...(await this.chain(req.host).task(req)) };
+      case 'task_done':
+        return { ...(await this.chain(req.host).taskDone(req)) };
+      case 'finish_host':
+        return { ...(await this.chain(req.host).finish()) };
+    }
+  }
+
+  private async hello(protocol: number, client: string): Promise<HelloReply> {
+    if (protocol !== PROTOCOL_VERSION) {
+      throw new StrataError(
+        'protocol_mismatch',
+        `the plugin speaks strata protocol ${protocol} but this engine (${ENGINE_VERSION}) speaks ${PROTOCOL_VERSION}; ` +
+          'use the plugin and engine from the same strata release (`eval "$(npx strata env)"` picks the matching plugin).',
+      );
+    }
+    await dockerCall('checking that Docker runs', () => this.docker.ping());
+    this.greeted = true;
+    this.log.info('build started', { build: this.build, client });
+    return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: dockerHost() };
+  }
+
+  private async openHost(req: OpenHostRequest): Promise<OpenHostReply> {
+    const config = parseImageConfig(req.host, req.config);
+    const tags = checkImageTags(req.host, req.tags);
+    const existing = this.hosts.get(req.host);
+    if (existing) return { base_id: existing.baseId };
+    const base = await resolveBaseImage(this.docker, req.host, req.base);
+    this.hosts.set(req.host, new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, log: this.log }));
+    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
+    return { base_id: base.id };
+  }
+
+  private chain(host: string): HostChain {
+    const chain = this.hosts.get(host);
+    if (!chain) throw new StrataError('unknown_host', `host ${host} was not opened in this build (send open_host first)`);
+    return chain;
+  }
+
+  /** Ends the build: waits for running requests, then removes every container it made. */
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.catch(() => undefined)));
+    await Promise.all([...this.hosts.values()].map((h) => h.close().catch(() => undefined)));
+    const leftovers = await removeBuildContainers(this.docker, this.build).catch(() => 0);
+    this.log.info('build ended', { build: this.build, containers_left: leftovers });
+  }
+}

@@ -1,0 +1,96 @@
+// Turning bytes into checked requests and replies into bytes. Nothing that
+// leaves this module as a Request has a field of the wrong type.
+
+import { Packr, Unpackr } from 'msgpackr';
+import { MAX_FRAME_BYTES, Reply, Request, RequestType, StrataError } from './frames';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+type FieldKind = 'int' | 'string' | 'bool' | 'map' | 'map?' | 'strings' | 'any';
+
+const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
+  hello: { protocol: 'int', client: 'string' },
+  open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any' },
+  task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool' },
+  task_done: { host: 'string', outcome: 'string', result: 'map?' },
+  finish_host: { host: 'string' },
+};
+
+const TASK_DONE_OUTCOMES = new Set(['commit', 'skip', 'discard']);
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function fits(kind: FieldKind, value: unknown): boolean {
+  switch (kind) {
+    case 'int':
+      return Number.isInteger(value);
+    case 'string':
+      return typeof value === 'string';
+    case 'bool':
+      return typeof value === 'boolean';
+    case 'map':
+      return isMap(value);
+    case 'map?':
+      return value === null || value === undefined || isMap(value);
+    case 'strings':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'any':
+      return true;
+  }
+}
+
+function badFrame(message: string): StrataError {
+  return new StrataError('bad_frame', `malformed frame: ${message}`);
+}
+
+/** Decodes one frame into a Request, or throws a `bad_frame` StrataError saying what is wrong. */
+export function decodeRequest(bytes: Uint8Array): Request {
+  if (bytes.length > MAX_FRAME_BYTES) throw badFrame(`${bytes.length} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
+  let frame: unknown;
+  try {
+    frame = unpackr.unpack(bytes);
+  } catch (err) {
+    throw badFrame(`not msgpack (${(err as Error).message})`);
+  }
+  if (!isMap(frame)) throw badFrame('a frame must be a msgpack map');
+  if (!Number.isInteger(frame.id)) throw badFrame('field "id" must be an integer');
+  const type = frame.type;
+  if (typeof type !== 'string' || !(type in REQUEST_FIELDS)) {
+    throw badFrame(`unknown request type ${JSON.stringify(type)}; known: ${Object.keys(REQUEST_FIELDS).join(', ')}`);
+  }
+  for (const [field, kind] of Object.entries(REQUEST_FIELDS[type as RequestType])) {
+    if (!fits(kind, frame[field])) throw badFrame(`field "${field}" of "${type}" must be ${kind}`);
+  }
+  if (type === 'task_done' && !TASK_DONE_OUTCOMES.has(frame.outcome as string)) {
+    throw badFrame(`task_done outcome must be one of ${[...TASK_DONE_OUTCOMES].join(', ')}`);
+  }
+  if (frame.config === undefined) frame.config = null;
+  if (frame.result === undefined) frame.result = null;
+  return frame as unknown as Request;
+}
+
+/** The id of a frame that failed to decode, when it can still be read; 0 otherwise. */
+export function salvageId(bytes: Uint8Array): number {
+  try {
+    const frame = unpackr.unpack(bytes);
+    return isMap(frame) && Number.isInteger(frame.id) ? (frame.id as number) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function encodeReply(reply: Reply): Buffer {
+  return packr.pack(reply);
+}
+
+/** Encodes any plain value; used for stored results and by tests that play the client. */
+export function encodeValue(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function decodeValue(bytes: Uint8Array): unknown {
+  return unpackr.unpack(bytes);
+}

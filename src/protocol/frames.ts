@@ -1,0 +1,120 @@
+// The frames of the strata protocol: the single source of truth for every
+// module that reads or writes one. docs/PROTOCOL.md explains them in prose.
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame the engine accepts, in bytes. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export type Plain = null | boolean | number | string | Uint8Array | Plain[] | { [key: string]: Plain };
+export type PlainMap = { [key: string]: Plain };
+
+export interface HelloRequest {
+  id: number;
+  type: 'hello';
+  protocol: number;
+  client: string;
+}
+
+export interface OpenHostRequest {
+  id: number;
+  type: 'open_host';
+  host: string;
+  base: string;
+  tags: string[];
+  /** The host's `strata_config` as the inventory gave it; the engine checks its shape. */
+  config: Plain;
+}
+
+export interface TaskRequest {
+  id: number;
+  type: 'task';
+  host: string;
+  label: string;
+  inputs: PlainMap;
+  lookup: boolean;
+  cacheable: boolean;
+  secret: boolean;
+}
+
+export type TaskDoneOutcome = 'commit' | 'skip' | 'discard';
+
+export interface TaskDoneRequest {
+  id: number;
+  type: 'task_done';
+  host: string;
+  outcome: TaskDoneOutcome;
+  result: PlainMap | null;
+}
+
+export interface FinishHostRequest {
+  id: number;
+  type: 'finish_host';
+  host: string;
+}
+
+export type Request = HelloRequest | OpenHostRequest | TaskRequest | TaskDoneRequest | FinishHostRequest;
+export type RequestType = Request['type'];
+
+export interface HelloReply {
+  protocol: number;
+  engine: string;
+  docker_host: string;
+}
+
+export interface OpenHostReply {
+  base_id: string;
+}
+
+export type TaskReply =
+  | { outcome: 'hit'; fingerprint: string; result: PlainMap }
+  | { outcome: 'miss'; fingerprint: string; container: string };
+
+export interface TaskDoneReply {
+  image: string | null;
+  layer_bytes: number;
+  seconds: number;
+}
+
+export interface FinishHostReply {
+  image: string;
+  tags: string[];
+}
+
+export type ErrorCode =
+  | 'bad_frame'
+  | 'protocol_mismatch'
+  | 'unknown_host'
+  | 'base_missing'
+  | 'bad_config'
+  | 'docker_unavailable'
+  | 'docker_error'
+  | 'state';
+
+export type OkReply = { id: number; type: 'ok' } & (
+  | HelloReply
+  | OpenHostReply
+  | TaskReply
+  | TaskDoneReply
+  | FinishHostReply
+);
+
+export interface ErrorReply {
+  id: number;
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+}
+
+export type Reply = OkReply | ErrorReply;
+
+/** An error that travels to the client as an `error` reply. */
+export class StrataError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StrataError';
+  }
+}
