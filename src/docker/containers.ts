@@ -1,18 +1,26 @@
-// Build containers: where a task that missed the cache runs. Each one is
-// labelled with the engine and the build that own it, so that whatever ends a
-// build (success, failure, a closed connection, a killed engine) the
-// containers can be found and removed.
+// Build containers: where a task that missed the cache runs. Each one's name
+// says which engine and which build own it, so that whatever ends a build
+// (success, failure, a closed connection, a killed engine) the containers can
+// be found and removed. Names rather than labels: a container's labels would
+// be committed into every layer.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Dockerode from 'dockerode';
 import { dockerCall } from './client';
 
-export const BUILD_LABEL = 'strata.build';
-export const ENGINE_LABEL = 'strata.engine';
+const PREFIX = 'strata-build';
 
-/** Identifies this engine process; a container whose engine is gone is an orphan. */
-export const ENGINE_ID = `${hostname()}:${process.pid}`;
+/**
+ * A scratch directory in every build container that is never committed: a
+ * tmpfs under /dev, whose mount point lives in Docker's own /dev tmpfs rather
+ * than in the container's layer. Ansible's temporary files go there, so a
+ * task that changes nothing else leaves no layer behind.
+ */
+export const SCRATCH_DIR = '/dev/strata';
+
+/** This machine, short; with the pid it names the engine that owns a container. */
+const MACHINE = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 export interface BuildContainer {
   id: string;
@@ -27,6 +35,21 @@ export function safeName(host: string): string {
   return (cleaned || 'host').slice(0, 40);
 }
 
+function containerName(build: string, host: string): string {
+  return `${PREFIX}-${MACHINE}-${process.pid}-${build}-${safeName(host)}-${randomBytes(3).toString('hex')}`;
+}
+
+interface Owner {
+  machine: string;
+  pid: number;
+  build: string;
+}
+
+function ownerOf(name: string): Owner | undefined {
+  const match = new RegExp(`^/?${PREFIX}-([0-9a-f]{8})-(\\d+)-([0-9a-f]+)-`).exec(name);
+  return match ? { machine: match[1], pid: Number(match[2]), build: match[3] } : undefined;
+}
+
 /**
  * Creates and starts a container from `imageId` that stays up doing nothing
  * (a shell waiting on an open stdin, which every image that can run Ansible
@@ -36,7 +59,7 @@ export async function startBuildContainer(
   docker: Dockerode,
   opts: { imageId: string; host: string; build: string },
 ): Promise<BuildContainer> {
-  const name = `strata-build-${safeName(opts.host)}-${randomBytes(4).toString('hex')}`;
+  const name = containerName(opts.build, opts.host);
   const container = await dockerCall(`creating build container ${name}`, () =>
     docker.createContainer({
       name,
@@ -45,7 +68,7 @@ export async function startBuildContainer(
       Cmd: ['/bin/sh'],
       OpenStdin: true,
       Hostname: safeName(opts.host),
-      Labels: { [BUILD_LABEL]: opts.build, [ENGINE_LABEL]: ENGINE_ID },
+      HostConfig: { Tmpfs: { [SCRATCH_DIR]: 'rw,exec,mode=1777' } },
     }),
   );
   try {
@@ -68,20 +91,24 @@ export async function removeContainer(docker: Dockerode, id: string): Promise<vo
   }
 }
 
-async function removeLabelled(docker: Dockerode, label: string): Promise<number> {
-  const found = await docker.listContainers({ all: true, filters: { label: [label] } });
-  await Promise.all(found.map((c) => removeContainer(docker, c.Id)));
-  return found.length;
+async function removeOwned(docker: Dockerode, owned: (owner: Owner) => boolean): Promise<number> {
+  const found = await docker.listContainers({ all: true, filters: { name: [PREFIX] } });
+  const doomed = found.filter((c) => c.Names.some((n) => {
+    const owner = ownerOf(n);
+    return owner !== undefined && owned(owner);
+  }));
+  await Promise.all(doomed.map((c) => removeContainer(docker, c.Id)));
+  return doomed.length;
 }
 
 /** Removes every container of one build. */
 export function removeBuildContainers(docker: Dockerode, build: string): Promise<number> {
-  return removeLabelled(docker, `${BUILD_LABEL}=${build}`);
+  return removeOwned(docker, (o) => o.machine === MACHINE && o.pid === process.pid && o.build === build);
 }
 
 /** Removes every container this engine process made. */
 export function removeEngineContainers(docker: Dockerode): Promise<number> {
-  return removeLabelled(docker, `${ENGINE_LABEL}=${ENGINE_ID}`);
+  return removeOwned(docker, (o) => o.machine === MACHINE && o.pid === process.pid);
 }
 
 function processIsAlive(pid: number): boolean {
@@ -97,12 +124,6 @@ function processIsAlive(pid: number): boolean {
  * Removes build containers left by engines on this machine that no longer
  * run (an engine killed with SIGKILL cannot clean up after itself).
  */
-export async function removeOrphanContainers(docker: Dockerode): Promise<number> {
-  const found = await docker.listContainers({ all: true, filters: { label: [ENGINE_LABEL] } });
-  const orphans = found.filter((c) => {
-    const [machine, pid] = (c.Labels[ENGINE_LABEL] ?? '').split(':');
-    return machine === hostname() && Number(pid) !== process.pid && !processIsAlive(Number(pid));
-  });
-  await Promise.all(orphans.map((c) => removeContainer(docker, c.Id)));
-  return orphans.length;
+export function removeOrphanContainers(docker: Dockerode): Promise<number> {
+  return removeOwned(docker, (o) => o.machine === MACHINE && o.pid !== process.pid && !processIsAlive(o.pid));
 }

@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import { entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { BuildContainer, removeContainer, startBuildContainer } from '../docker/containers';
+import { BuildContainer, removeContainer, SCRATCH_DIR, startBuildContainer } from '../docker/containers';
 import { buildFinalImage } from '../docker/final-image';
 import { ImageConfig } from '../docker/image-config';
 import { commitLayer } from '../docker/layers';
@@ -92,7 +92,7 @@ export class HostChain {
     const site = await this.worksiteAtTip();
     this.running = { fingerprint: fp, label: req.label, inputs: req.inputs, secret: req.secret, reusable, started: Date.now() };
     this.opts.log.info('miss', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), container: site.container.name });
-    return { outcome: 'miss', fingerprint: fp, container: site.container.name };
+    return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
   }
 
   async taskDone(req: TaskDoneRequest): Promise<TaskDoneReply> {
@@ -100,11 +100,11 @@ export class HostChain {
     if (!task) throw new StrataError('state', `host ${this.host} reported a task done, but none was running`);
     this.running = undefined;
     const seconds = (Date.now() - task.started) / 1000;
-    if (req.outcome === 'skip') return { image: null, layer_bytes: 0, seconds };
+    if (req.outcome === 'skip') return { image: null, new_layer: false, layer_bytes: 0, seconds };
     if (req.outcome === 'discard') {
       await this.dropWorksite();
       this.opts.log.info('discarded', { host: this.host, task: task.label });
-      return { image: null, layer_bytes: 0, seconds };
+      return { image: null, new_layer: false, layer_bytes: 0, seconds };
     }
     return this.commit(task, req.result ?? {}, seconds);
   }
@@ -150,7 +150,7 @@ export class HostChain {
       layer_bytes: committed.layerBytes,
       seconds: Number(((Date.now() - task.started) / 1000).toFixed(2)),
     });
-    return { image: committed.imageId, layer_bytes: committed.layerBytes, seconds };
+    return { image: committed.imageId, new_layer: committed.addedLayer, layer_bytes: committed.layerBytes, seconds };
   }
 
   async finish(): Promise<FinishHostReply> {

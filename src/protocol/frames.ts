@@ -68,10 +68,12 @@ export interface OpenHostReply {
 
 export type TaskReply =
   | { outcome: 'hit'; fingerprint: string; result: PlainMap }
-  | { outcome: 'miss'; fingerprint: string; container: string };
+  | { outcome: 'miss'; fingerprint: string; container: string; scratch: string };
 
 export interface TaskDoneReply {
   image: string | null;
+  /** Whether the commit added a layer (a task that changed no file adds none). */
+  new_layer: boolean;
   layer_bytes: number;
   seconds: number;
 }

@@ -1,0 +1,6 @@
+"""The Ansible side of strata: a strategy mixin that asks the strata engine,
+for every task of an image host, whether the task's layer is already cached.
+
+It knows Ansible and nothing of Docker: the engine answers with a stored
+result to replay or a container name to run the task in.
+"""

@@ -1,0 +1,245 @@
+"""One ansible-playbook run as the engine sees it: a build. It outlives the
+strategy object (Ansible makes one per play), so a host's chain goes on from
+play to play, and its images are tagged once, after the last play."""
+
+import atexit
+import json
+import sys
+import time
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.template import Templar
+from ansible.utils.display import Display
+from ansible.utils.fqcn import add_internal_fqcns
+
+from . import protocol, report
+from .engine import EngineError, connect
+from .plain import to_plain
+from .replay import stored_form
+from .settings import Settings
+from .task_inputs import SKIPPED, describe
+
+display = Display()
+
+# Tasks that run on the controller whatever the host: they never touch the
+# container, so they make no layer and no link; stock Ansible runs them.
+CONTROLLER_ACTIONS = frozenset(
+    C._ACTION_ALL_INCLUDES + C._ACTION_IMPORT_TASKS + C._ACTION_IMPORT_ROLE + C._ACTION_META + C._ACTION_SET_FACT
+    + C._ACTION_INCLUDE_VARS + C._ACTION_DEBUG + C._ACTION_INVENTORY_TASKS
+    + add_internal_fqcns(('assert', 'fail', 'pause', 'set_stats', 'async_status'))
+)
+
+# How a task that missed reaches the engine's container.
+# (The docker CLI connection, not docker_api: it copies files in through
+# `docker exec`, which reaches the scratch tmpfs; the archive API cannot.)
+CONNECTION = 'community.docker.docker'
+DEFAULT_INTERPRETER = '/usr/bin/python3'
+
+# Every Python module run makes and removes a payload directory under the
+# system temp dir, which would put /tmp into every layer. This runs the module
+# as python3 would, but with Python's own temp dir in the container's scratch
+# space; the module's environment, and so what its commands see, is unchanged.
+_SCRATCH_PYTHON = (
+    "{python} -c 'import sys,tempfile;tempfile.tempdir={scratch};"
+    "src=open(sys.argv[1]).read() if len(sys.argv)>1 else sys.stdin.read();"
+    "sys.argv=sys.argv[1:] or [\"\"];exec(compile(src,sys.argv[0] or \"<stdin>\",\"exec\"))'"
+)
+
+
+class Hit:
+    def __init__(self, described, result):
+        self.described = described
+        self.result = result
+
+
+class Miss:
+    def __init__(self, described, task_vars):
+        self.described = described
+        self.task_vars = task_vars
+
+
+class HostRecord:
+    def __init__(self, name):
+        self.name = name
+        self.failed = False
+        self.hits = 0
+        self.misses = 0
+        self.layers = 0
+        self.layer_bytes = 0
+
+
+class _StatsListener:
+    """Hooked into the TaskQueueManager's callbacks to hear that the playbook
+    has ended (after the recap), which no strategy method is told."""
+
+    def __init__(self, build):
+        self._build = build
+
+    def v2_playbook_on_stats(self, stats):
+        self._build.finish(stats)
+
+
+class Build:
+    _current = None
+
+    @classmethod
+    def for_tqm(cls, tqm):
+        if cls._current is None:
+            cls._current = cls()
+        cls._current._listen_to(tqm)
+        return cls._current
+
+    def __init__(self):
+        self.settings = Settings()
+        self.hosts = {}
+        self._pending = {}
+        self._client = None
+        self._private = None
+        self._started = time.monotonic()
+        self._listening_to = None
+        atexit.register(self.close)
+
+    def _listen_to(self, tqm):
+        if self._listening_to is not tqm:
+            tqm._callback_plugins.append(_StatsListener(self))
+            self._listening_to = tqm
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client, self._private = connect(self.settings)
+        return self._client
+
+    # -- before a task runs -------------------------------------------------
+
+    def plan(self, host, task, task_vars, play_context, loader):
+        """None to leave the task to stock Ansible, else a Hit to replay or a
+        Miss whose task vars point the task at the engine's container."""
+        templar = Templar(loader=loader, variables=task_vars)
+        base = templar.template(task_vars.get('strata_from'))
+        if not base:
+            return None
+        action = task.resolved_action or task.action
+        if action in CONTROLLER_ACTIONS or task.delegate_to is not None:
+            return None
+        record = self._open(host.name, base, task_vars, templar)
+        try:
+            described = describe(task, host, task_vars, play_context, loader)
+        except AnsibleError as e:
+            # The worker will meet the same error and report it; nothing to cache.
+            report.uncacheable(host.name, e)
+            return None
+        if described is SKIPPED:
+            return None
+        cacheable = _cacheable(task_vars, templar)
+        reply = self.client.request(protocol.task(
+            host.name, described.label, described.inputs,
+            lookup=not self.settings.no_cache, cacheable=cacheable, secret=described.secret))
+        key = (host.name, task._uuid)
+        if reply['outcome'] == 'hit':
+            record.hits += 1
+            self._pending[key] = 'hit'
+            return Hit(described, reply['result'])
+        record.misses += 1
+        self._pending[key] = 'miss'
+        return Miss(described, self._container_vars(task_vars, reply['container'], reply['scratch']))
+
+    def _open(self, host, base, task_vars, templar):
+        record = self.hosts.get(host)
+        if record is None:
+            tags = templar.template(task_vars.get('strata_image') or [])
+            tags = [tags] if isinstance(tags, str) else list(tags)
+            config = to_plain(templar.template(task_vars.get('strata_config')))
+            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config))
+            record = self.hosts[host] = HostRecord(host)
+        return record
+
+    def _container_vars(self, task_vars, container, scratch):
+        overrides = {
+            'ansible_connection': CONNECTION,
+            'ansible_host': container,
+            'ansible_docker_extra_args': '-H ' + self.client.hello['docker_host'],
+            'ansible_pipelining': True,
+            'ansible_remote_tmp': scratch + '/ansible-tmp',
+            'ansible_async_dir': scratch + '/async',
+        }
+        if 'ansible_python_interpreter' not in task_vars:
+            overrides['ansible_python_interpreter'] = _SCRATCH_PYTHON.format(
+                python=DEFAULT_INTERPRETER, scratch=json.dumps(scratch))
+        return dict(task_vars, **overrides)
+
+    # -- after a task ran ---------------------------------------------------
+
+    def is_miss(self, task_result):
+        return self._pending.get((task_result._host.name, task_result._task._uuid)) == 'miss'
+
+    def task_finished(self, task_result, iterator):
+        host = task_result._host
+        kind = self._pending.pop((host.name, task_result._task._uuid), None)
+        if kind is None:
+            return
+        if kind == 'hit':
+            report.cached(host.name)
+            return
+        outcome = _outcome(task_result, iterator)
+        stored = to_plain(stored_form(task_result._result)) if outcome == protocol.COMMIT else None
+        reply = self.client.request(protocol.task_done(host.name, outcome, stored))
+        record = self.hosts[host.name]
+        if outcome == protocol.COMMIT:
+            record.layers += 1 if reply['new_layer'] else 0
+            record.layer_bytes += reply['layer_bytes']
+            report.built(host.name, reply['new_layer'], reply['layer_bytes'], reply['seconds'])
+        elif outcome == protocol.SKIP:
+            report.skipped(host.name)
+        else:
+            record.failed = True
+            report.discarded(host.name)
+
+    # -- after the playbook -------------------------------------------------
+
+    def finish(self, stats):
+        """Tags the image of every host that came through, then sums up."""
+        if not self.hosts:
+            return
+        try:
+            for record in self.hosts.values():
+                report.host_summary(record)
+                if record.failed or stats.failures.get(record.name) or stats.dark.get(record.name):
+                    report.not_tagged(record.name)
+                    continue
+                reply = self.client.request(protocol.finish_host(record.name))
+                report.tagged(record.name, reply['image'], reply['tags'])
+        except EngineError as e:
+            display.error(str(e), wrap_text=False)
+            # Raised through the callback machinery on purpose: a build whose
+            # image could not be tagged must not exit 0.
+            sys.exit(1)
+        finally:
+            hits = sum(r.hits for r in self.hosts.values())
+            misses = sum(r.misses for r in self.hosts.values())
+            report.build_summary(hits, misses, time.monotonic() - self._started)
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._private is not None:
+            self._private.wait()
+            self._private = None
+
+
+def _cacheable(task_vars, templar):
+    return boolean(templar.template(task_vars.get('_cacheable', True)), strict=False)
+
+
+def _outcome(task_result, iterator):
+    if task_result.is_unreachable():
+        return protocol.DISCARD
+    if task_result.is_skipped():
+        return protocol.SKIP
+    if task_result.is_failed():
+        handled = task_result._task.ignore_errors or not iterator.is_failed(task_result._host)
+        return protocol.COMMIT if handled else protocol.DISCARD
+    return protocol.COMMIT

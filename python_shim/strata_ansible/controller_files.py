@@ -1,0 +1,134 @@
+"""The controller-side files a task reads, by content: what the fingerprint
+sees of `copy: src=`, `template: src=`, `script:` and friends.
+
+Files are found through Ansible's own search path (the role's `files/` and
+`templates/`, then the playbook's), as the action plugins find them. Content
+and mode count; paths on the controller and mtimes do not, so a fresh
+checkout elsewhere fingerprints the same.
+"""
+
+import hashlib
+import os
+import shlex
+import stat
+
+from ansible import constants as C
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.template import AnsibleEnvironment, Templar
+
+# Which arg names a controller-side file, and under which search-path subdir
+# the action looks for it. A task whose args say the file is on the remote
+# side reads nothing here.
+_FILE_ARGS = {
+    'copy': ('src', 'files'),
+    'template': ('src', 'templates'),
+    'unarchive': ('src', 'files'),
+    'assemble': ('src', 'files'),
+    'script': (None, 'files'),
+}
+
+# assemble reads from the remote side unless told otherwise; the others from the controller.
+_REMOTE_BY_DEFAULT = {'assemble'}
+
+# template options that change how the source renders.
+_TEMPLATE_ENV_ARGS = ('newline_sequence', 'block_start_string', 'block_end_string', 'variable_start_string',
+                      'variable_end_string', 'comment_start_string', 'comment_end_string')
+
+
+def short_action(action):
+    return action.rsplit('.', 1)[-1]
+
+
+def _reads_controller_file(name, args):
+    if name not in _FILE_ARGS:
+        return False
+    remote = boolean(args.get('remote_src', name in _REMOTE_BY_DEFAULT), strict=False)
+    return not remote
+
+
+def _script_path(args):
+    command = args.get('cmd') or args.get('_raw_params') or ''
+    words = shlex.split(command)
+    return words[0] if words else None
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry(arg, name, sha, mode):
+    return {'arg': arg, 'path': name, 'sha256': sha, 'mode': mode}
+
+
+def _tree_entries(arg, name, root):
+    """One entry per file under `root`, by path relative to it, sorted."""
+    entries = []
+    for directory, subdirs, files in os.walk(root, followlinks=False):
+        subdirs.sort()
+        for filename in sorted(files) + sorted(d for d in subdirs if os.path.islink(os.path.join(directory, d))):
+            full = os.path.join(directory, filename)
+            relative = os.path.join(name, os.path.relpath(full, root))
+            info = os.lstat(full)
+            if stat.S_ISLNK(info.st_mode):
+                entries.append(_entry(arg, relative, hashlib.sha256(os.readlink(full).encode()).hexdigest(), 'link'))
+            else:
+                entries.append(_entry(arg, relative, _sha256_file(full), stat.S_IMODE(info.st_mode)))
+    if not entries:
+        entries.append(_entry(arg, name, None, stat.S_IMODE(os.stat(root).st_mode)))
+    return sorted(entries, key=lambda e: e['path'])
+
+
+def _file_or_tree(arg, name, path):
+    if os.path.isdir(path):
+        return _tree_entries(arg, name, path)
+    return [_entry(arg, name, _sha256_file(path), stat.S_IMODE(os.stat(path).st_mode))]
+
+
+def render_template(path, args, task_vars, loader, templar):
+    """The template as the template action would render it, with the
+    template_* variables that change on every run (run date, mtime, the
+    controller's host name and user) held still."""
+    real = loader.get_real_file(path)
+    try:
+        with open(real, 'rb') as f:
+            source = f.read().decode('utf-8', errors='surrogateescape')
+    finally:
+        loader.cleanup_tmp_file(real)
+    searchpath = list(task_vars.get('ansible_search_path', [])) + [loader.get_basedir(), os.path.dirname(path)]
+    searchpath = [p for base in searchpath for p in (os.path.join(base, 'templates'), base)]
+    src = args.get('src')
+    template_vars = dict(task_vars)
+    template_vars.update({
+        'template_host': 'strata', 'template_uid': 'strata', 'template_path': src, 'template_fullpath': src,
+        'template_destpath': args.get('dest'), 'template_mtime': None, 'template_run_date': None,
+        'ansible_managed': C.DEFAULT_MANAGED_STR.format(host='strata', uid='strata', file=src),
+    })
+    options = {k: args[k] for k in _TEMPLATE_ENV_ARGS if args.get(k) is not None}
+    options['trim_blocks'] = boolean(args.get('trim_blocks', True), strict=False)
+    options['lstrip_blocks'] = boolean(args.get('lstrip_blocks', False), strict=False)
+    renderer = templar.copy_with_new_env(environment_class=AnsibleEnvironment, searchpath=searchpath,
+                                         available_variables=template_vars, **options)
+    return renderer.do_template(source, preserve_trailing_newlines=True, escape_backslashes=False)
+
+
+def file_inputs(action, args, search_path, task_vars, loader):
+    """The fingerprint entries for the controller-side files one run of a
+    task reads, given its templated args."""
+    name = short_action(action)
+    if not _reads_controller_file(name, args):
+        return []
+    arg, subdir = _FILE_ARGS[name]
+    given = _script_path(args) if name == 'script' else args.get(arg)
+    if not given or (name == 'unarchive' and '://' in given):
+        return []
+    path = loader.path_dwim_relative_stack(search_path, subdir, given)
+    if name == 'template':
+        templar = Templar(loader=loader, variables=task_vars)
+        rendered = render_template(path, args, task_vars, loader, templar)
+        sha = hashlib.sha256(rendered.encode('utf-8', errors='surrogateescape')).hexdigest()
+        return [_entry(arg, given, sha, stat.S_IMODE(os.stat(path).st_mode))]
+    return _file_or_tree(arg or 'script', given, path)

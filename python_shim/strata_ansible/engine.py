@@ -1,0 +1,135 @@
+"""Talking to the strata engine: connecting (to the engine STRATA_ENGINE
+names, or to a private one started for this run), and one request at a time
+over the WebSocket."""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from urllib.parse import urlparse
+
+import websocket
+
+from ansible.errors import AnsibleError
+
+from . import protocol
+
+# python_shim/strata_ansible/engine.py -> the package root holding bin/strata.js
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENGINE_SCRIPT = os.path.join(PACKAGE_ROOT, 'bin', 'strata.js')
+CONNECT_TIMEOUT = 10
+START_TIMEOUT = 30
+
+
+class EngineError(AnsibleError):
+    """The engine could not be reached, or answered a request with an error."""
+
+    def __init__(self, message, code=None):
+        super().__init__('strata: %s' % message)
+        self.code = code
+
+
+class EngineClient:
+    """One WebSocket to an engine; one build."""
+
+    def __init__(self, address, token):
+        self.address = address
+        self._ws = _connect(address, token)
+        self._next_id = 0
+        self.hello = self.request(protocol.hello())
+
+    def request(self, frame):
+        self._next_id += 1
+        frame = dict(frame, id=self._next_id)
+        try:
+            self._ws.send_binary(protocol.encode(frame))
+            reply = protocol.decode(self._ws.recv())
+        except (websocket.WebSocketException, OSError) as e:
+            raise EngineError('lost the connection to the engine at %s (%s); its log says why. '
+                              'Run the build again once it is back.' % (self.address, e))
+        if reply.get('id') != self._next_id:
+            raise EngineError('the engine answered request %s with a reply to %s' % (self._next_id, reply.get('id')))
+        if reply.get('type') == 'error':
+            raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
+        return reply
+
+    def close(self):
+        try:
+            self._ws.close()
+        except (websocket.WebSocketException, OSError):
+            pass
+
+
+def _connect(address, token):
+    header = ['Authorization: Bearer %s' % token]
+    try:
+        if address.startswith('ws+unix://'):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(urlparse(address).path)
+            ws = websocket.create_connection('ws://localhost/', socket=sock, header=header, timeout=None)
+        else:
+            ws = websocket.create_connection(address, header=header, timeout=CONNECT_TIMEOUT)
+            ws.settimeout(None)
+    except websocket.WebSocketBadStatusException as e:
+        if e.status_code == 401:
+            raise EngineError('the engine at %s refused the token: set STRATA_TOKEN to the token `strata serve` printed' % address)
+        raise EngineError('the engine at %s answered HTTP %s instead of a WebSocket' % (address, e.status_code))
+    except (OSError, websocket.WebSocketException) as e:
+        raise EngineError('cannot reach the engine at %s (%s): start one with `strata serve`, '
+                          'or unset STRATA_ENGINE to let each build start its own' % (address, e))
+    return ws
+
+
+class PrivateEngine:
+    """An engine started for this run alone. It lives in its own session, so a
+    Ctrl-C aimed at ansible-playbook does not kill it before it has removed
+    its containers; it exits by itself once this run's connection closes."""
+
+    def __init__(self, node):
+        self._dir = tempfile.mkdtemp(prefix='strata-')
+        self.token = secrets.token_hex(24)
+        env = dict(os.environ, STRATA_TOKEN=self.token)
+        try:
+            self._proc = subprocess.Popen(
+                [node, ENGINE_SCRIPT, 'serve', '--private', '--log-level', 'warn',
+                 '--listen', 'unix:' + os.path.join(self._dir, 'engine.sock')],
+                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError as e:
+            raise EngineError('cannot start the engine with %s %s (%s): install Node 20 and run `make setup` '
+                              '(or `npm ci && npm run build`) in %s' % (node, ENGINE_SCRIPT, e, PACKAGE_ROOT))
+        self.address = self._read_address()
+
+    def _read_address(self):
+        line = self._proc.stdout.readline()
+        try:
+            return json.loads(line)['engine']
+        except (ValueError, KeyError, TypeError):
+            self._proc.wait(timeout=START_TIMEOUT)
+            raise EngineError('the engine did not start (exit code %s); its error is above. '
+                              'Has `npm run build` been run in %s?' % (self._proc.returncode, PACKAGE_ROOT))
+
+    def wait(self):
+        """Waits for the engine to finish removing its containers and exit."""
+        try:
+            self._proc.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def connect(settings):
+    """A client for this run, and the private engine behind it (or None)."""
+    if settings.engine:
+        if not settings.token:
+            raise EngineError('STRATA_ENGINE is set but STRATA_TOKEN is not: set both from the lines `strata serve` printed')
+        return EngineClient(settings.engine, settings.token), None
+    private = PrivateEngine(settings.node)
+    try:
+        return EngineClient(private.address, private.token), private
+    except EngineError:
+        private.wait()
+        raise

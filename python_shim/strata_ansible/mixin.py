@@ -1,0 +1,52 @@
+"""StrataMixin: the layer cache, mixed over a stock strategy.
+
+It overrides only where tasks enter and results leave, and calls super() for
+everything else, the way mitogen's strategy mixin rides on Ansible's own.
+"""
+
+from .build import Build, Hit, Miss
+from .replay import queue_replay
+
+MISSING_PYTHON_HINT = (
+    'strata: the image has no Python at {interpreter}, and Ansible runs its modules with Python inside the image. '
+    'Build from a base image that has python3 (strata-base:bookworm has it), install it first with a `raw:` task, '
+    'or set ansible_python_interpreter for this host.'
+)
+
+
+class StrataMixin:
+
+    def __init__(self, tqm):
+        super().__init__(tqm)
+        self._strata = Build.for_tqm(tqm)
+
+    def _queue_task(self, host, task, task_vars, play_context):
+        plan = self._strata.plan(host, task, task_vars, play_context, self._loader)
+        if isinstance(plan, Hit):
+            queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
+            return None
+        if isinstance(plan, Miss):
+            task_vars = plan.task_vars
+        return super()._queue_task(host, task, task_vars, play_context)
+
+    def normalize_task_result(self, task_result):
+        task_result = super().normalize_task_result(task_result)
+        if self._strata.is_miss(task_result):
+            _explain_missing_python(task_result)
+        return task_result
+
+    def _process_pending_results(self, iterator, one_pass=False, max_passes=None):
+        results = super()._process_pending_results(iterator, one_pass=one_pass, max_passes=max_passes)
+        for task_result in results:
+            self._strata.task_finished(task_result, iterator)
+        return results
+
+
+def _explain_missing_python(task_result):
+    result = task_result._result
+    if not isinstance(result, dict) or not result.get('failed') or result.get('rc') != 127:
+        return
+    stderr = str(result.get('module_stderr', '')) + str(result.get('module_stdout', ''))
+    if 'python' in stderr and ('not found' in stderr or 'No such file' in stderr):
+        interpreter = result.get('_ansible_python_interpreter') or 'the configured interpreter'
+        result['msg'] = MISSING_PYTHON_HINT.format(interpreter=interpreter)

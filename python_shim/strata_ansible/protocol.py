@@ -1,0 +1,43 @@
+"""Frames of the strata protocol, as docs/PROTOCOL.md describes them.
+
+The engine's side is src/protocol/frames.ts; both follow that page.
+"""
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+CLIENT_NAME = 'strata-ansible/1'
+
+# What task_done tells the engine to do with the container after a task.
+COMMIT = 'commit'    # succeeded, or failed and was handled: keep it as a layer
+SKIP = 'skip'        # skipped after all: no layer, no link in the chain
+DISCARD = 'discard'  # failed or unreachable: keep nothing
+
+
+def encode(frame):
+    return msgpack.packb(frame, use_bin_type=True)
+
+
+def decode(data):
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def hello():
+    return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME}
+
+
+def open_host(host, base, tags, config):
+    return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config}
+
+
+def task(host, label, inputs, lookup, cacheable, secret):
+    return {'type': 'task', 'host': host, 'label': label, 'inputs': inputs,
+            'lookup': lookup, 'cacheable': cacheable, 'secret': secret}
+
+
+def task_done(host, outcome, result=None):
+    return {'type': 'task_done', 'host': host, 'outcome': outcome, 'result': result}
+
+
+def finish_host(host):
+    return {'type': 'finish_host', 'host': host}

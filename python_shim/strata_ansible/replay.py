@@ -1,0 +1,51 @@
+"""Replaying a cached result through the strategy's normal result path.
+
+A worker reports a task by putting TaskResults (and, for loops, one callback
+per item) on the strategy's final queue; the results thread and
+_process_pending_results then do register, notify, facts, stats and
+callbacks. A hit puts the stored result on that same queue, so everything
+after it happens exactly as on the cold run, and no worker, connection or
+container is involved.
+"""
+
+from ansible import constants as C
+from ansible.utils.unsafe_proxy import wrap_var
+
+from .compat import TaskResult
+
+
+def stored_form(result):
+    """What is kept of a result: everything the strategy and callbacks read,
+    minus the module's echo of its own arguments."""
+    kept = {k: v for k, v in result.items() if k != 'invocation'}
+    if isinstance(kept.get('results'), list):
+        kept['results'] = [stored_form(item) if isinstance(item, dict) else item for item in kept['results']]
+    return kept
+
+
+def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fields):
+    """Queues `stored` as if a worker had just returned it for (host, task)."""
+    result = wrap_var(stored)
+    strategy._queued_task_cache[(host.name, task._uuid)] = {
+        'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
+    }
+    strategy._tqm.send_callback('v2_runner_on_start', host, task)
+    if task.loop is not None or task.loop_with:
+        for item in result.get('results', []):
+            _send_item_callbacks(strategy, host, task, item, task_fields)
+    strategy._final_q.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
+    strategy._pending_results += 1
+
+
+def _send_item_callbacks(strategy, host, task, item, task_fields):
+    # The same choice of callbacks TaskExecutor._run_loop makes per item.
+    item_result = TaskResult(host.name, task._uuid, item, task_fields=task_fields)
+    if item_result.is_failed() or item_result.is_unreachable():
+        strategy._final_q.send_callback('v2_runner_item_on_failed', item_result)
+    elif item_result.is_skipped():
+        strategy._final_q.send_callback('v2_runner_item_on_skipped', item_result)
+    else:
+        if task_fields.get('diff'):
+            strategy._final_q.send_callback('v2_on_file_diff', item_result)
+        if task.action not in C._ACTION_INVENTORY_TASKS:
+            strategy._final_q.send_callback('v2_runner_item_on_ok', item_result)

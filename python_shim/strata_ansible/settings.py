@@ -1,0 +1,45 @@
+"""The plugin's settings. A strategy plugin has no get_option(), so its options
+are registered with Ansible's config manager, which then reads them from the
+environment or ansible.cfg like any plugin option."""
+
+from ansible import constants as C
+
+PLUGIN_TYPE = 'strategy'
+PLUGIN_NAME = 'strata'
+
+OPTIONS = {
+    'engine': {
+        'description': 'Address of a running engine (ws://HOST:PORT or ws+unix:///path). Unset: start a private one per run.',
+        'env': [{'name': 'STRATA_ENGINE'}],
+        'ini': [{'section': 'strata', 'key': 'engine'}],
+        'default': None,
+    },
+    'token': {
+        'description': 'The shared secret of the engine named by STRATA_ENGINE.',
+        'env': [{'name': 'STRATA_TOKEN'}],
+        'default': None,
+    },
+    'no_cache': {
+        'description': 'Run every task, reading nothing from the cache (what is built is still cached).',
+        'env': [{'name': 'STRATA_NO_CACHE'}],
+        'ini': [{'section': 'strata', 'key': 'no_cache'}],
+        'type': 'boolean',
+        'default': False,
+    },
+    'node': {
+        'description': 'The Node.js executable that runs a private engine.',
+        'env': [{'name': 'STRATA_NODE'}],
+        'ini': [{'section': 'strata', 'key': 'node'}],
+        'default': 'node',
+    },
+}
+
+
+class Settings:
+    def __init__(self):
+        C.config.initialize_plugin_configuration_definitions(PLUGIN_TYPE, PLUGIN_NAME, OPTIONS)
+        get = lambda name: C.config.get_config_value(name, plugin_type=PLUGIN_TYPE, plugin_name=PLUGIN_NAME)
+        self.engine = get('engine')
+        self.token = get('token')
+        self.no_cache = bool(get('no_cache'))
+        self.node = get('node')
