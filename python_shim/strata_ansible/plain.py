@@ -1,5 +1,6 @@
 """Turning Ansible values into plain data the protocol can carry."""
 
+import re
 from collections.abc import Mapping
 
 PLAYBOOK_DIR_PLACEHOLDER = '{{ playbook_dir }}'
@@ -7,14 +8,20 @@ PLAYBOOK_DIR_PLACEHOLDER = '{{ playbook_dir }}'
 
 def to_plain(value, playbook_dir=None):
     """Plain dicts, lists, str, bytes, numbers, bools and None, whatever
-    Ansible wrapped them in. Strings that start with the playbook's directory
-    get it replaced, so the same checkout elsewhere gives the same value."""
+    Ansible wrapped them in. The playbook's directory, wherever it appears in
+    a string, is replaced by a placeholder, so the same checkout in another
+    folder gives the same value."""
+    pattern = re.compile(re.escape(playbook_dir) + r'(?![\w-])') if playbook_dir else None
+    return _plain(value, pattern)
+
+
+def _plain(value, pattern):
     if isinstance(value, Mapping):
-        return {str(k): to_plain(v, playbook_dir) for k, v in value.items()}
+        return {str(k): _plain(v, pattern) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_plain(v, playbook_dir) for v in value]
+        return [_plain(v, pattern) for v in value]
     if isinstance(value, (set, frozenset)):
-        return sorted((to_plain(v, playbook_dir) for v in value), key=repr)
+        return sorted((_plain(v, pattern) for v in value), key=repr)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
@@ -23,7 +30,6 @@ def to_plain(value, playbook_dir=None):
         return float(value)
     if isinstance(value, bytes):
         return bytes(value)
-    text = str(value)
-    if playbook_dir and text.startswith(playbook_dir) and text[len(playbook_dir):len(playbook_dir) + 1] in ('', '/'):
-        return PLAYBOOK_DIR_PLACEHOLDER + text[len(playbook_dir):]
-    return text
+    # str.__str__ makes a plain str of a str subclass (AnsibleUnsafeText).
+    text = str.__str__(value) if isinstance(value, str) else str(value)
+    return pattern.sub(PLAYBOOK_DIR_PLACEHOLDER, text) if pattern else text

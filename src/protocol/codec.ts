@@ -1,6 +1,7 @@
 // Turning bytes into checked requests and replies into bytes. Nothing that
 // leaves this module as a Request has a field of the wrong type.
 
+import * as msgpackr from 'msgpackr';
 import { Packr, Unpackr } from 'msgpackr';
 import { MAX_FRAME_BYTES, Reply, Request, RequestType, StrataError } from './frames';
 
@@ -18,6 +19,16 @@ const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
 };
 
 const TASK_DONE_OUTCOMES = new Set(['commit', 'skip', 'discard']);
+
+/** msgpackr decodes the never-used byte 0xc1 to this marker (untyped in its .d.ts) rather than failing. */
+const RESERVED_BYTE_MARKER = (msgpackr as unknown as { C1: object }).C1;
+
+function holdsReservedByte(value: unknown): boolean {
+  if (value === RESERVED_BYTE_MARKER) return true;
+  if (Array.isArray(value)) return value.some(holdsReservedByte);
+  if (isMap(value)) return Object.values(value).some(holdsReservedByte);
+  return false;
+}
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
@@ -51,10 +62,13 @@ export function decodeRequest(bytes: Uint8Array): Request {
   if (bytes.length > MAX_FRAME_BYTES) throw badFrame(`${bytes.length} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
   let frame: unknown;
   try {
-    frame = unpackr.unpack(bytes);
+    const values = unpackr.unpackMultiple(bytes) as unknown[];
+    if (values.length !== 1) throw new Error(`${values.length} values where one map belongs`);
+    frame = values[0];
   } catch (err) {
     throw badFrame(`not msgpack (${(err as Error).message})`);
   }
+  if (holdsReservedByte(frame)) throw badFrame('not msgpack (it holds the reserved byte 0xc1)');
   if (!isMap(frame)) throw badFrame('a frame must be a msgpack map');
   if (!Number.isInteger(frame.id)) throw badFrame('field "id" must be an integer');
   const type = frame.type;
@@ -67,8 +81,8 @@ export function decodeRequest(bytes: Uint8Array): Request {
   if (type === 'task_done' && !TASK_DONE_OUTCOMES.has(frame.outcome as string)) {
     throw badFrame(`task_done outcome must be one of ${[...TASK_DONE_OUTCOMES].join(', ')}`);
   }
-  if (frame.config === undefined) frame.config = null;
-  if (frame.result === undefined) frame.result = null;
+  if (type === 'open_host' && frame.config === undefined) frame.config = null;
+  if (type === 'task_done' && frame.result === undefined) frame.result = null;
   return frame as unknown as Request;
 }
 

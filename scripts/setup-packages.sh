@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages strata needs, skipping those already there.
+set -euo pipefail
+packages=(docker.io ansible-core ansible python3-msgpack python3-websocket python3-pytest debootstrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "strata setup: missing Debian packages: ${missing[*]}; install them as root (apt-get install -y ${missing[*]})" >&2
+  exit 1
+fi
+echo "strata setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

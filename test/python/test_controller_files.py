@@ -1,0 +1,77 @@
+import hashlib
+import os
+import shutil
+
+import pytest
+from ansible.parsing.dataloader import DataLoader
+
+from strata_ansible.controller_files import file_inputs
+
+
+@pytest.fixture
+def project(tmp_path):
+    files = tmp_path / 'files'
+    (files / 'tree' / 'sub').mkdir(parents=True)
+    (files / 'a.txt').write_text('alpha\n')
+    (files / 'tree' / 'one').write_text('1\n')
+    (files / 'tree' / 'sub' / 'two').write_text('2\n')
+    templates = tmp_path / 'templates'
+    templates.mkdir()
+    (templates / 'conf.j2').write_text('port={{ port }}\nrun={{ template_run_date }}\n')
+    return tmp_path
+
+
+def inputs(project, action, args, task_vars=None):
+    loader = DataLoader()
+    loader.set_basedir(str(project))
+    return file_inputs(action, args, [str(project)], dict(task_vars or {}), loader)
+
+
+def test_a_copied_file_counts_by_content_and_mode_under_its_given_name(project):
+    [entry] = inputs(project, 'ansible.builtin.copy', {'src': 'a.txt', 'dest': '/a'})
+    assert entry['arg'] == 'src' and entry['path'] == 'a.txt'
+    assert entry['mode'] == os.stat(project / 'files' / 'a.txt').st_mode & 0o7777
+    assert entry['sha256'] == hashlib.sha256(b'alpha\n').hexdigest()
+
+
+def test_a_copied_tree_gives_one_sorted_entry_per_file(project):
+    entries = inputs(project, 'copy', {'src': 'tree/', 'dest': '/t'})
+    assert [e['path'] for e in entries] == ['tree/one', 'tree/sub/two']
+
+
+def test_content_counts_but_mtime_and_location_do_not(project, tmp_path_factory):
+    before = inputs(project, 'copy', {'src': 'tree', 'dest': '/t'})
+    os.utime(project / 'files' / 'tree' / 'one', (1, 1))
+    assert inputs(project, 'copy', {'src': 'tree', 'dest': '/t'}) == before
+    elsewhere = tmp_path_factory.mktemp('elsewhere') / 'checkout'
+    shutil.copytree(project, elsewhere)
+    assert inputs(elsewhere, 'copy', {'src': 'tree', 'dest': '/t'}) == before
+    (project / 'files' / 'tree' / 'one').write_text('changed\n')
+    assert inputs(project, 'copy', {'src': 'tree', 'dest': '/t'}) != before
+
+
+def test_mode_counts(project):
+    before = inputs(project, 'copy', {'src': 'a.txt', 'dest': '/a'})
+    os.chmod(project / 'files' / 'a.txt', 0o755)
+    assert inputs(project, 'copy', {'src': 'a.txt', 'dest': '/a'}) != before
+
+
+def test_files_on_the_remote_side_are_not_read(project):
+    assert inputs(project, 'copy', {'src': '/etc/passwd', 'dest': '/a', 'remote_src': True}) == []
+    assert inputs(project, 'assemble', {'src': '/etc/conf.d', 'dest': '/a'}) == []
+    assert inputs(project, 'copy', {'content': 'x', 'dest': '/a'}) == []
+    assert inputs(project, 'unarchive', {'src': 'https://example.com/a.tgz', 'dest': '/a'}) == []
+
+
+def test_a_template_counts_as_rendered_with_the_hosts_vars(project):
+    one = inputs(project, 'template', {'src': 'conf.j2', 'dest': '/c'}, {'port': 80})
+    again = inputs(project, 'template', {'src': 'conf.j2', 'dest': '/c'}, {'port': 80})
+    other = inputs(project, 'template', {'src': 'conf.j2', 'dest': '/c'}, {'port': 81})
+    assert one == again, 'template_run_date must not make every render differ'
+    assert one != other
+
+
+def test_a_script_counts_by_its_first_word(project):
+    (project / 'files' / 'setup.sh').write_text('#!/bin/sh\necho hi\n')
+    [entry] = inputs(project, 'script', {'_raw_params': 'setup.sh --flag'})
+    assert entry['path'] == 'setup.sh'

@@ -1,0 +1,93 @@
+"""describe() on real Ansible objects: a play loaded by Ansible's own loader."""
+
+import pytest
+from ansible import context
+from ansible.inventory.manager import InventoryManager
+from ansible.module_utils.common.collections import ImmutableDict
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play import Play
+from ansible.playbook.play_context import PlayContext
+from ansible.vars.manager import VariableManager
+
+from strata_ansible.task_inputs import SKIPPED, describe
+
+
+@pytest.fixture(autouse=True)
+def cli_args():
+    context.CLIARGS = ImmutableDict(connection='ssh', module_path=None, forks=1, become=False,
+                                    become_method='sudo', become_user=None, check=False, diff=False, verbosity=0)
+
+
+def described(tmp_path, tasks, play_vars=None, host_vars=None):
+    """describe() for each task of a one-host play."""
+    loader = DataLoader()
+    loader.set_basedir(str(tmp_path))
+    inventory = InventoryManager(loader=loader, sources='web,')
+    variables = VariableManager(loader=loader, inventory=inventory)
+    host = inventory.get_host('web')
+    for name, value in (host_vars or {}).items():
+        host.set_variable(name, value)
+    play = Play.load({'hosts': 'all', 'gather_facts': False, 'vars': play_vars or {}, 'tasks': tasks},
+                     variable_manager=variables, loader=loader)
+    out = []
+    for block in play.compile():
+        for task in block.block:
+            if task.action == 'meta':
+                continue
+            task_vars = variables.get_vars(play=play, host=host, task=task)
+            out.append(describe(task, host, task_vars, PlayContext(play=play), loader))
+    return out
+
+
+def test_args_are_templated_with_the_hosts_vars(tmp_path):
+    [one] = described(tmp_path, [{'copy': {'content': 'hi {{ who }}', 'dest': '/x'}}], play_vars={'who': 'you'})
+    assert one.inputs['args'] == {'content': 'hi you', 'dest': '/x'}
+    assert one.inputs['action'] == 'ansible.builtin.copy'
+    [other] = described(tmp_path, [{'copy': {'content': 'hi {{ who }}', 'dest': '/x'}}], play_vars={'who': 'them'})
+    assert other.inputs != one.inputs
+
+
+def test_the_task_name_and_unused_vars_do_not_count(tmp_path):
+    [a] = described(tmp_path, [{'name': 'first name', 'command': 'true'}], play_vars={'unused': 1})
+    [b] = described(tmp_path, [{'name': 'second name', 'command': 'true'}], play_vars={'unused': 2})
+    assert a.inputs == b.inputs
+
+
+def test_omitted_args_are_left_out(tmp_path):
+    [one] = described(tmp_path, [{'file': {'path': '/x', 'mode': '{{ nothing | default(omit) }}', 'state': 'touch'}}])
+    assert one.inputs['args'] == {'path': '/x', 'state': 'touch'}
+
+
+def test_module_defaults_are_applied(tmp_path):
+    tasks = [{'file': {'path': '/x'}, 'module_defaults': {'file': {'owner': 'app'}}}]
+    [one] = described(tmp_path, tasks)
+    assert one.inputs['args'] == {'path': '/x', 'owner': 'app'}
+
+
+def test_a_loop_gives_one_entry_per_item(tmp_path):
+    tasks = [{'file': {'path': '/d/{{ item }}', 'state': 'directory'}, 'loop': ['a', 'b'], 'when': "item != 'b'"}]
+    [one] = described(tmp_path, tasks)
+    assert one.inputs['items'] == [
+        dict(one.inputs['items'][0], item='a', args={'path': '/d/a', 'state': 'directory'}),
+        {'item': 'b', 'skipped': True},
+    ]
+
+
+def test_a_false_when_skips_without_a_lookup(tmp_path):
+    assert described(tmp_path, [{'command': 'true', 'when': 'false'}]) == [SKIPPED]
+    assert described(tmp_path, [{'command': 'true', 'loop': [1, 2], 'when': 'item > 5'}]) == [SKIPPED]
+
+
+def test_no_log_tasks_are_secret_and_their_label_holds_no_values(tmp_path):
+    [one] = described(tmp_path, [{'copy': {'content': 's3cret', 'dest': '/k'}, 'no_log': True}])
+    assert one.secret and one.label == 'copy' and 's3cret' not in one.label
+
+
+def test_paths_under_the_playbook_dir_do_not_count_where_the_checkout_is(tmp_path):
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    task = [{'command': 'echo {{ playbook_dir }}/x'}]
+    [one] = described(tmp_path / 'a', task, play_vars={'playbook_dir': str(tmp_path / 'a')})
+    [two] = described(tmp_path / 'b', task, play_vars={'playbook_dir': str(tmp_path / 'b')})
+    assert one.inputs == two.inputs
+    assert one.inputs['args']['_raw_params'] == 'echo {{ playbook_dir }}/x'

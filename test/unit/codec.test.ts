@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeRequest, encodeReply, encodeValue, decodeValue, salvageId } from '../../src/protocol/codec';
+import { MAX_FRAME_BYTES, StrataError } from '../../src/protocol/frames';
+
+function badFrame(bytes: Uint8Array, pattern: RegExp) {
+  assert.throws(
+    () => decodeRequest(bytes),
+    (err: unknown) => err instanceof StrataError && err.code === 'bad_frame' && pattern.test(err.message),
+  );
+}
+
+describe('decodeRequest', () => {
+  it('accepts a well-formed hello', () => {
+    const req = decodeRequest(encodeValue({ id: 1, type: 'hello', protocol: 1, client: 'test' }));
+    assert.deepEqual(req, { id: 1, type: 'hello', protocol: 1, client: 'test' });
+  });
+
+  it('accepts a task with nested inputs and fills a missing result with null', () => {
+    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: { args: { a: [1, 'x'] } }, lookup: true, cacheable: true, secret: false };
+    assert.deepEqual(decodeRequest(encodeValue(task)), task);
+    const done = decodeRequest(encodeValue({ id: 8, type: 'task_done', host: 'web', outcome: 'skip' }));
+    assert.equal((done as { result: unknown }).result, null);
+  });
+
+  it('refuses bytes that are not msgpack', () => badFrame(Buffer.from([0xc1]), /not msgpack/));
+  it('refuses a frame that is not a map', () => badFrame(encodeValue([1, 2, 3]), /must be a msgpack map/));
+  it('refuses a frame without an integer id', () => badFrame(encodeValue({ type: 'hello' }), /"id"/));
+  it('refuses an unknown request type, naming the known ones', () =>
+    badFrame(encodeValue({ id: 1, type: 'rm -rf' }), /unknown request type "rm -rf"; known: hello/));
+  it('refuses a field of the wrong type', () =>
+    badFrame(encodeValue({ id: 1, type: 'hello', protocol: '1', client: 'x' }), /"protocol" of "hello" must be int/));
+  it('refuses an unknown task_done outcome', () =>
+    badFrame(encodeValue({ id: 1, type: 'task_done', host: 'h', outcome: 'keep', result: null }), /outcome must be one of/));
+  it('refuses a frame over the size limit', () => badFrame(new Uint8Array(MAX_FRAME_BYTES + 1), /over the/));
+});
+
+describe('salvageId', () => {
+  it('reads the id of a frame that failed validation', () => assert.equal(salvageId(encodeValue({ id: 42, type: 'nope' })), 42));
+  it('gives 0 for garbage', () => assert.equal(salvageId(Buffer.from([0xc1, 0x00])), 0));
+});
+
+describe('replies', () => {
+  it('round-trip through msgpack', () => {
+    const reply = { id: 3, type: 'error' as const, code: 'state' as const, message: 'no task running' };
+    assert.deepEqual(decodeValue(encodeReply(reply)), reply);
+  });
+});
