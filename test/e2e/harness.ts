@@ -1,0 +1,138 @@
+// What the end-to-end tests share: running the real ansible-playbook with the
+// environment `strata env` prints, and looking at what Docker really holds.
+
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Dockerode from 'dockerode';
+import { stringify } from 'yaml';
+import { CACHE_REPO, LABEL } from '../../src/cache/entries';
+import { PACKAGE_ROOT } from '../../src/engine/version';
+
+export const ROOT = PACKAGE_ROOT;
+export const STRATA = join(ROOT, 'bin', 'strata.js');
+export const BASE_IMAGE = 'strata-base:bookworm';
+export const docker = new Dockerode();
+
+export interface Run {
+  code: number;
+  out: string;
+  seconds: number;
+}
+
+/** A name no other test run uses, so each test starts its own cache chain. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A copy of a folder of the repository in a fresh temporary directory. */
+export function copyProject(relative: string): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'strata-e2e-')), 'project');
+  cpSync(join(ROOT, relative), dir, { recursive: true });
+  return dir;
+}
+
+export function writeInventory(dir: string, groups: Record<string, Record<string, Record<string, unknown>>>): void {
+  const children = Object.fromEntries(Object.entries(groups).map(([group, hosts]) => [group, { hosts }]));
+  writeFileSync(join(dir, 'inventory.yml'), stringify({ all: { children } }));
+}
+
+function finish(result: SpawnSyncReturns<string>, started: number): Run {
+  return { code: result.status ?? -1, out: `${result.stdout ?? ''}${result.stderr ?? ''}`, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Runs ansible-playbook in `dir` the way the README tells a user to: in a
+ * shell that has evaluated `strata env`.
+ */
+export function playbook(dir: string, args: string[] = [], env: Record<string, string> = {}): Run {
+  const started = Date.now();
+  const script = `eval "$(node ${JSON.stringify(STRATA)} env)" && exec ansible-playbook -i inventory.yml site.yml "$@"`;
+  const result = spawnSync('bash', ['-c', script, 'bash', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_RETRY_FILES_ENABLED: '0', ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return finish(result, started);
+}
+
+export function strata(args: string[], env: Record<string, string> = {}): Run {
+  const started = Date.now();
+  return finish(spawnSync('node', [STRATA, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }), started);
+}
+
+/** The PLAY RECAP, host by host: { web: { ok: 5, changed: 2, ... } }. */
+export function recap(out: string): Record<string, Record<string, number>> {
+  const section = out.slice(out.lastIndexOf('PLAY RECAP'));
+  const hosts: Record<string, Record<string, number>> = {};
+  for (const line of section.split('\n').slice(1)) {
+    const match = /^(\S+)\s+:\s+(.*)$/.exec(line.trim());
+    if (!match) continue;
+    hosts[match[1]] = Object.fromEntries([...match[2].matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+  }
+  return hosts;
+}
+
+/** The strata line under each task, in order, for one host: "cached", "built, layer 12 B (0.4s)"... */
+export function strataLines(out: string, host: string): string[] {
+  const prefix = `strata: [${host}] `;
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => l.slice(prefix.length).replace(/ \([\d.]+s\)$/, ''));
+}
+
+/** How many containers Docker created while `action` ran, as Docker's own event log says. */
+export async function containersCreatedDuring(action: () => Promise<unknown> | unknown): Promise<number> {
+  const since = Date.now() / 1000;
+  await action();
+  const until = Date.now() / 1000 + 0.5;
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  const stream = (await docker.getEvents({
+    since: since.toFixed(3),
+    until: until.toFixed(3),
+    filters: { type: ['container'], event: ['create'] },
+  } as unknown as Dockerode.GetEventsOptions)) as unknown as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text.split('\n').filter((line) => line.trim()).length;
+}
+
+export async function buildContainers(): Promise<string[]> {
+  const found = await docker.listContainers({ all: true, filters: { name: ['strata-build'] } });
+  return found.map((c) => c.Names[0]);
+}
+
+export async function inspect(ref: string): Promise<Dockerode.ImageInspectInfo> {
+  return docker.getImage(ref).inspect();
+}
+
+export async function layers(ref: string): Promise<string[]> {
+  return (await inspect(ref)).RootFS.Layers ?? [];
+}
+
+/** Runs a command in a throwaway container of `ref` and returns its output. */
+export function runInImage(ref: string, command: string[]): string {
+  const result = spawnSync('docker', ['run', '--rm', '--entrypoint', command[0], ref, ...command.slice(1)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`docker run ${ref} ${command.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** The cache entries of one host, by fingerprint. */
+export async function cacheEntries(host: string): Promise<Dockerode.ImageInfo[]> {
+  const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });
+  return images;
+}
+
+/** Removes what a test built: its tags and its hosts' cache entries. */
+export async function removeImages(tags: string[], hosts: string[]): Promise<void> {
+  for (const tag of tags) await docker.getImage(tag).remove().catch(() => undefined);
+  for (const host of hosts) {
+    for (const image of await cacheEntries(host)) {
+      for (const tag of image.RepoTags ?? []) await docker.getImage(tag).remove().catch(() => undefined);
+    }
+  }
+}
