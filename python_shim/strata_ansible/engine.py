@@ -39,7 +39,11 @@ class EngineClient:
         self.address = address
         self._ws = _connect(address, token)
         self._next_id = 0
-        self.hello = self.request(protocol.hello())
+        try:
+            self.hello = self.request(protocol.hello())
+        except EngineError:
+            self.close()
+            raise
 
     def request(self, frame):
         self._next_id += 1

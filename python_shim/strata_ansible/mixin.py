@@ -4,6 +4,8 @@ It overrides only where tasks enter and results leave, and calls super() for
 everything else, the way mitogen's strategy mixin rides on Ansible's own.
 """
 
+import re
+
 from .build import Build, Hit, Miss
 from .replay import queue_replay
 
@@ -42,11 +44,15 @@ class StrataMixin:
         return results
 
 
+# What /bin/sh says when the interpreter Ansible runs modules with is not there.
+_MISSING_INTERPRETER = re.compile(r'(/\S*python[\d.]*): (?:\d+: )?(?:not found|No such file or directory)')
+
+
 def _explain_missing_python(task_result):
     result = task_result._result
-    if not isinstance(result, dict) or not result.get('failed') or result.get('rc') != 127:
+    if not isinstance(result, dict) or not result.get('failed'):
         return
-    stderr = str(result.get('module_stderr', '')) + str(result.get('module_stdout', ''))
-    if 'python' in stderr and ('not found' in stderr or 'No such file' in stderr):
-        interpreter = result.get('_ansible_python_interpreter') or 'the configured interpreter'
-        result['msg'] = MISSING_PYTHON_HINT.format(interpreter=interpreter)
+    said = ' '.join(str(result.get(k, '')) for k in ('msg', 'module_stderr', 'module_stdout'))
+    missing = _MISSING_INTERPRETER.search(said)
+    if missing:
+        result['msg'] = MISSING_PYTHON_HINT.format(interpreter=missing.group(1))
