@@ -3,7 +3,7 @@
 
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { explainDockerError, isDockerUnreachable } from './client';
+import { dockerMessage, explainDockerError, isDockerUnreachable } from './client';
 import { BaseCommand } from './final-image';
 
 export interface BaseImage extends BaseCommand {
@@ -38,7 +38,7 @@ export async function resolveBaseImage(docker: Dockerode, host: string, ref: str
       await pull(docker, ref);
     } catch (err) {
       if (isDockerUnreachable(err)) throw explainDockerError(err, `pulling ${ref}`);
-      const why = ((err as { json?: { message?: string } }).json?.message ?? (err as Error).message).trim();
+      const why = dockerMessage(err);
       throw new StrataError(
         'base_missing',
         `base image ${ref} (strata_from of host ${host}) is not in Docker and could not be pulled: ${why}. ` +

@@ -31,13 +31,19 @@ export function dockerUnavailable(err: unknown): StrataError {
   );
 }
 
+/** What Docker said, without docker-modem's "(HTTP code 500) server error - " prefix. */
+export function dockerMessage(err: unknown): string {
+  const json = (err as { json?: { message?: string } | null }).json;
+  const text = (json && typeof json === 'object' && json.message) || (err as Error).message || String(err);
+  return text.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
 /** Rethrows `err` as a StrataError a user can act on. */
 export function explainDockerError(err: unknown, doing: string): StrataError {
   if (err instanceof StrataError) return err;
   if (isDockerUnreachable(err)) return dockerUnavailable(err);
   const status = (err as { statusCode?: number }).statusCode;
-  const detail = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-  return new StrataError('docker_error', `Docker failed while ${doing}${status ? ` (HTTP ${status})` : ''}: ${detail}`);
+  return new StrataError('docker_error', `Docker failed while ${doing}${status ? ` (HTTP ${status})` : ''}: ${dockerMessage(err)}`);
 }
 
 /** Runs a Docker call, turning whatever it throws into a StrataError that names what we were doing. */

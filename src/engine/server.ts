@@ -129,7 +129,8 @@ async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinar
     send(ws, { id: req.id, type: 'ok', ...payload } as Reply);
   } catch (err) {
     const reply = errorReply(req.id, err);
-    log.error('request failed', { request: req.type, host: 'host' in req ? req.host : undefined, error: (err as Error).message });
+    // The client reports the error to its user; here it is a record, not an alarm.
+    log.info('request failed', { request: req.type, host: 'host' in req ? req.host : undefined, error: (err as Error).message });
     send(ws, reply);
     if (reply.type === 'error' && (reply.code === 'protocol_mismatch' || reply.code === 'bad_frame')) ws.close(1008, reply.code);
   }
