@@ -8,6 +8,7 @@ import sys
 import time
 
 from ansible import constants as C
+from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.template import Templar
@@ -93,6 +94,9 @@ class Build:
 
     def __init__(self):
         self.settings = Settings()
+        # --check runs read nothing from the cache and keep nothing: each task
+        # runs, in check mode, in a container of the base image.
+        self.check_mode = bool(context.CLIARGS.get('check'))
         self.hosts = {}
         self._pending = {}
         self._client = None
@@ -136,7 +140,7 @@ class Build:
         cacheable = _cacheable(task_vars, templar)
         reply = self.client.request(protocol.task(
             host.name, described.label, described.inputs,
-            lookup=not self.settings.no_cache, cacheable=cacheable, secret=described.secret))
+            lookup=not (self.settings.no_cache or self.check_mode), cacheable=cacheable, secret=described.secret))
         key = (host.name, task._uuid)
         if reply['outcome'] == 'hit':
             record.hits += 1
@@ -183,7 +187,7 @@ class Build:
         if kind == 'hit':
             report.cached(host.name)
             return
-        outcome = _outcome(task_result, iterator)
+        outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, iterator)
         stored = to_plain(stored_form(task_result._result)) if outcome == protocol.COMMIT else None
         reply = self.client.request(protocol.task_done(host.name, outcome, stored))
         record = self.hosts[host.name]
@@ -193,6 +197,8 @@ class Build:
             report.built(host.name, reply['new_layer'], reply['layer_bytes'], reply['seconds'])
         elif outcome == protocol.SKIP:
             report.skipped(host.name)
+        elif self.check_mode:
+            report.checked(host.name)
         else:
             record.failed = True
             report.discarded(host.name)
@@ -202,6 +208,9 @@ class Build:
     def finish(self, stats):
         """Tags the image of every host that came through, then sums up."""
         if not self.hosts:
+            return
+        if self.check_mode:
+            report.check_mode_summary()
             return
         try:
             for record in self.hosts.values():

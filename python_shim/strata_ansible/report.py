@@ -28,6 +28,14 @@ def discarded(host):
     display.display('strata: [%s] failed: nothing committed' % host, color=C.COLOR_ERROR)
 
 
+def checked(host):
+    display.display('strata: [%s] checked: nothing kept' % host, color=C.COLOR_SKIP)
+
+
+def check_mode_summary():
+    display.display('strata: check mode: nothing was read from or written to the cache, and no image was tagged')
+
+
 def skipped(host):
     display.display('strata: [%s] skipped: no layer' % host, color=C.COLOR_SKIP)
 

@@ -61,6 +61,23 @@ describe('a failing task', () => {
   });
 });
 
+describe('--check', () => {
+  it('reads and writes no cache entry and moves no tag', async () => {
+    const { dir, host, tag } = small({});
+    const built = playbook(dir);
+    assert.equal(built.code, 0, built.out);
+    const image = (await inspect(tag)).Id;
+    const entries = (await cacheEntries(host)).length;
+    const check = playbook(dir, ['--check', '-e', 'last_command=echo-something-new']);
+    assert.equal(check.code, 0, check.out);
+    assert.doesNotMatch(check.out, /\] cached/, 'nothing is read from the cache');
+    assert.match(check.out, /check mode: nothing was read from or written to the cache/);
+    assert.equal((await inspect(tag)).Id, image);
+    assert.equal((await cacheEntries(host)).length, entries);
+    assert.deepEqual(await buildContainers(), []);
+  });
+});
+
 describe('bad input', () => {
   it('a strata_from image that is missing and cannot be pulled', async () => {
     const { dir } = small({ strata_from: 'strata-e2e/missing:nope' });
