@@ -12,6 +12,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 echo "strata setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
-apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+log=$(mktemp /tmp/strata-apt.XXXXXX)
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -20 "$log" >&2
+  echo "strata setup: installing ${missing[*]} failed; the whole log is $log" >&2
+  exit 1
+fi
+rm -f "$log"
