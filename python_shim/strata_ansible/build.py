@@ -166,8 +166,10 @@ class Build:
             'ansible_host': container,
             'ansible_docker_extra_args': '-H ' + self.client.hello['docker_host'],
             'ansible_pipelining': True,
-            'ansible_remote_tmp': scratch + '/ansible-tmp',
-            'ansible_async_dir': scratch + '/async',
+            # Shared, sticky and world-writable like /tmp, so become and
+            # remote_user work; Ansible makes a private directory inside.
+            'ansible_remote_tmp': scratch,
+            'ansible_async_dir': scratch,
         }
         if 'ansible_python_interpreter' not in task_vars:
             overrides['ansible_python_interpreter'] = _SCRATCH_PYTHON.format(

@@ -19,7 +19,7 @@ export interface BaseCommand {
 }
 
 /** Quotes a word for a Dockerfile instruction that substitutes variables (ENV, USER...). */
-function quote(word: string, what: string): string {
+export function quote(word: string, what: string): string {
   if (/[\r\n]/.test(word)) {
     throw new StrataError('bad_config', `${what} contains a line break, which an image config value cannot hold. Fix the inventory.`);
   }

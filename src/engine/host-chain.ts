@@ -9,6 +9,7 @@ import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
 import { BuildContainer, removeContainer, SCRATCH_DIR, startBuildContainer } from '../docker/containers';
 import { buildFinalImage } from '../docker/final-image';
+import { FLATTEN_AT, flattenedImage, layerCount } from '../docker/flatten';
 import { ImageConfig } from '../docker/image-config';
 import { commitLayer } from '../docker/layers';
 import {
@@ -187,11 +188,15 @@ export class HostChain {
     return this.worksite;
   }
 
-  private startWorksite(): Promise<Worksite> {
+  private async startWorksite(): Promise<Worksite> {
     const tip = this.tip;
-    return startBuildContainer(this.opts.docker, { imageId: tip.imageId, host: this.host, build: this.opts.build }).then(
-      (container) => ({ container, holds: tip.fingerprint }),
-    );
+    let imageId = tip.imageId;
+    if ((await layerCount(this.opts.docker, imageId)) >= FLATTEN_AT) {
+      this.opts.log.info('flattening a long chain', { host: this.host, fingerprint: tip.fingerprint.slice(0, 12) });
+      imageId = await flattenedImage(this.opts.docker, imageId, tip.fingerprint);
+    }
+    const container = await startBuildContainer(this.opts.docker, { imageId, host: this.host, build: this.opts.build });
+    return { container, holds: tip.fingerprint };
   }
 
   /** Swaps the used container for a fresh one at the tip, started in the background. */
