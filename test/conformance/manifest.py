@@ -1,0 +1,42 @@
+"""Prints a JSON manifest of a container's filesystem: for every path, its
+type, mode, owner and content digest (never its times). Run inside the
+container: `docker exec -i C python3 - < manifest.py`."""
+
+import hashlib
+import json
+import os
+import stat
+
+SKIP = {'/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv',
+        # Ansible's own remote temp dir: stock Ansible leaves it, strata keeps it out of images.
+        '/root/.ansible'}
+
+
+def digest(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def entry(path):
+    info = os.lstat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        return ['l', mode, info.st_uid, info.st_gid, os.readlink(path)]
+    if stat.S_ISDIR(info.st_mode):
+        return ['d', mode, info.st_uid, info.st_gid, None]
+    if stat.S_ISREG(info.st_mode):
+        return ['f', mode, info.st_uid, info.st_gid, digest(path)]
+    return ['o', mode, info.st_uid, info.st_gid, None]
+
+
+manifest = {}
+for root, dirs, files in os.walk('/'):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) not in SKIP]
+    for name in dirs + files:
+        path = os.path.join(root, name)
+        if path not in SKIP:
+            manifest[path] = entry(path)
+print(json.dumps(manifest))

@@ -1,0 +1,157 @@
+// The conformance suite: every case in test/conformance is run three ways,
+// and the three must agree host by host: stock Ansible (the linear strategy
+// against plain containers), strata with an empty cache, and strata again
+// from the cache. Agreement: the same PLAY RECAP, the same files (type, mode,
+// owner, content) in the result, and the same values of the variables the
+// case prints in its "conformance: vars" task. The cached run starts no
+// container unless the case says otherwise.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { safeName } from '../../src/docker/containers';
+import {
+  BASE_IMAGE,
+  buildContainers,
+  containersCreatedDuring,
+  copyProject,
+  ROOT,
+  playbook,
+  recap,
+  removeImages,
+  Run,
+  unique,
+} from './harness';
+
+const CASES = join(ROOT, 'test', 'conformance');
+const MANIFEST_SCRIPT = readFileSync(join(CASES, 'manifest.py'), 'utf8');
+
+interface Case {
+  hosts: Record<string, Record<string, unknown>>;
+  /** Containers the cached run may start (a never-cached task needs one). */
+  cached_containers?: number;
+}
+
+type Manifest = Record<string, unknown[]>;
+
+interface Outcome {
+  run: Run;
+  manifests: Record<string, Manifest>;
+}
+
+function docker(args: string[], input?: string): string {
+  const result = spawnSync('docker', args, { encoding: 'utf8', input, maxBuffer: 256 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`docker ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+function manifestOfContainer(container: string): Manifest {
+  return JSON.parse(docker(['exec', '-i', container, 'python3', '-'], MANIFEST_SCRIPT));
+}
+
+function manifestOfImage(image: string): Manifest {
+  return JSON.parse(docker(['run', '--rm', '-i', '--user', 'root', '--entrypoint', 'python3', image, '-'], MANIFEST_SCRIPT));
+}
+
+/** The values each host printed in the case's "conformance: vars" tasks, in order. */
+function printedVars(out: string): Record<string, unknown[]> {
+  const found: Record<string, unknown[]> = {};
+  for (const section of out.split(/\nTASK \[conformance: vars\] \**\n/).slice(1)) {
+    for (const match of section.matchAll(/^ok: \[([^\]]+)\] => (\{\n[\s\S]*?\n\})$/gm)) {
+      (found[match[1]] ??= []).push(JSON.parse(match[2]));
+    }
+  }
+  return found;
+}
+
+/** Differences between two manifests, for a readable failure. */
+function manifestDiff(a: Manifest, b: Manifest): string[] {
+  const paths = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...paths]
+    .filter((p) => JSON.stringify(a[p]) !== JSON.stringify(b[p]))
+    .sort()
+    .slice(0, 20)
+    .map((p) => `${p}: ${JSON.stringify(a[p])} vs ${JSON.stringify(b[p])}`);
+}
+
+for (const name of readdirSync(CASES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+  describe(`conformance: ${name}`, () => {
+    const spec: Case = parse(readFileSync(join(CASES, name, 'case.yml'), 'utf8'));
+    const hosts = Object.fromEntries(Object.entries(spec.hosts).map(([host, vars]) => [unique(`${name.replace(/_/g, '-')}-${host}`), vars]));
+    const tagOf = (host: string) => `strata-e2e/${host}:latest`;
+    let dir: string;
+    let stock: Outcome;
+    let cold: Outcome;
+    let cached: Outcome;
+    let cachedContainers = -1;
+
+    function inventory(perHost: (host: string) => Record<string, unknown>): void {
+      const entries = Object.entries(hosts).map(([host, vars]) => [host, { ...vars, ...perHost(host) }]);
+      writeFileSync(join(dir, 'inventory.yml'), stringify({ all: { children: { images: { hosts: Object.fromEntries(entries) } } } }));
+    }
+
+    /** A strata build, and how many containers it started. */
+    async function strataRun(): Promise<[Outcome, number]> {
+      inventory((host) => ({ strata_from: BASE_IMAGE, strata_image: tagOf(host) }));
+      let run!: Run;
+      const containers = await containersCreatedDuring(() => (run = playbook(dir, ['--forks', '2'])));
+      assert.equal(run.code, 0, run.out);
+      return [{ run, manifests: Object.fromEntries(Object.keys(hosts).map((h) => [h, manifestOfImage(tagOf(h))])) }, containers];
+    }
+
+    before(() => {
+      dir = copyProject(`test/conformance/${name}`);
+    });
+
+    after(async () => {
+      await removeImages(Object.keys(hosts).map(tagOf), Object.keys(hosts));
+    });
+
+    it('runs with stock Ansible against plain containers', () => {
+      const containers = Object.fromEntries(Object.keys(hosts).map((h) => [h, `strata-stock-${h}`]));
+      for (const [host, container] of Object.entries(containers)) {
+        docker(['run', '-d', '--name', container, '--hostname', safeName(host), BASE_IMAGE, 'sleep', 'infinity']);
+      }
+      try {
+        inventory((host) => ({
+          ansible_connection: 'community.docker.docker',
+          ansible_host: containers[host],
+          ansible_python_interpreter: '/usr/bin/python3',
+          ansible_pipelining: true,
+        }));
+        const run = playbook(dir, ['--forks', '2'], { ANSIBLE_STRATEGY: 'linear' });
+        assert.equal(run.code, 0, run.out);
+        assert.doesNotMatch(run.out, /^strata: /m, 'the stock run must not go through strata');
+        stock = { run, manifests: Object.fromEntries(Object.entries(containers).map(([h, c]) => [h, manifestOfContainer(c)])) };
+      } finally {
+        for (const container of Object.values(containers)) spawnSync('docker', ['rm', '-f', container]);
+      }
+    });
+
+    it('builds with strata from an empty cache', async () => {
+      [cold] = await strataRun();
+    });
+
+    it('rebuilds with strata from the cache', async () => {
+      [cached, cachedContainers] = await strataRun();
+      assert.deepEqual(await buildContainers(), []);
+    });
+
+    it('agrees: recap, files and variables, host by host', () => {
+      assert.ok(stock && cold && cached, 'all three runs happened');
+      for (const [label, other] of [['cold', cold], ['cached', cached]] as const) {
+        assert.deepEqual(recap(other.run.out), recap(stock.run.out), `${label} recap`);
+        assert.deepEqual(printedVars(other.run.out), printedVars(stock.run.out), `${label} variables`);
+        for (const host of Object.keys(hosts)) {
+          const diff = manifestDiff(stock.manifests[host], other.manifests[host]);
+          assert.deepEqual(diff, [], `${label} files of ${host} differ from stock`);
+        }
+      }
+      assert.ok(Object.keys(printedVars(stock.run.out)).length > 0, 'the case printed its variables');
+      assert.equal(cachedContainers, spec.cached_containers ?? 0, 'containers started by the cached run');
+    });
+  });
+}
