@@ -97,6 +97,10 @@ class Build:
         # --check runs read nothing from the cache and keep nothing: each task
         # runs, in check mode, in a container of the base image.
         self.check_mode = bool(context.CLIARGS.get('check'))
+        # A run of some tasks only (--tags, --skip-tags, --start-at-task)
+        # builds and caches a chain of just those tasks; tagging that as the
+        # image would ship an image without the others, so it is not tagged.
+        self.partial_run = _partial_run(context.CLIARGS)
         self.hosts = {}
         self._pending = {}
         self._client = None
@@ -220,6 +224,9 @@ class Build:
                 if record.failed or stats.failures.get(record.name) or stats.dark.get(record.name):
                     report.not_tagged(record.name)
                     continue
+                if self.partial_run:
+                    report.not_tagged_partial(record.name)
+                    continue
                 reply = self.client.request(protocol.finish_host(record.name))
                 report.tagged(record.name, reply['image'], reply['tags'])
         except EngineError as e:
@@ -239,6 +246,11 @@ class Build:
         if self._private is not None:
             self._private.wait()
             self._private = None
+
+
+def _partial_run(cli_args):
+    tags = set(cli_args.get('tags') or ()) - {'all'}
+    return bool(tags or cli_args.get('skip_tags') or cli_args.get('start_at_task'))
 
 
 def _cacheable(task_vars, templar):

@@ -59,5 +59,10 @@ def not_tagged(host):
     display.display('strata: %s: failed, so no image was tagged (earlier tags are unchanged)' % host, color=C.COLOR_ERROR)
 
 
+def not_tagged_partial(host):
+    display.display('strata: %s: only some tasks ran (--tags, --skip-tags or --start-at-task), so the image was not tagged; '
+                    'its layers are cached' % host, color=C.COLOR_WARN)
+
+
 def build_summary(hits, misses, seconds):
     display.display('strata: %d tasks from the cache, %d built, in %.1fs' % (hits, misses, seconds))

@@ -85,8 +85,8 @@ export function strataLines(out: string, host: string): string[] {
     .map((l) => l.slice(prefix.length).replace(/ \([\d.]+s\)$/, ''));
 }
 
-/** How many containers Docker created while `action` ran, as Docker's own event log says. */
-export async function containersCreatedDuring(action: () => Promise<unknown> | unknown): Promise<number> {
+/** How many containers Docker created (or, with event 'start', started) while `action` ran, as Docker's own event log says. */
+export async function containersCreatedDuring(action: () => Promise<unknown> | unknown, event: 'create' | 'start' = 'create'): Promise<number> {
   const since = Date.now() / 1000;
   await action();
   const until = Date.now() / 1000 + 0.5;
@@ -94,7 +94,7 @@ export async function containersCreatedDuring(action: () => Promise<unknown> | u
   const stream = (await docker.getEvents({
     since: since.toFixed(3),
     until: until.toFixed(3),
-    filters: { type: ['container'], event: ['create'] },
+    filters: { type: ['container'], event: [event] },
   } as unknown as Dockerode.GetEventsOptions)) as unknown as NodeJS.ReadableStream;
   let text = '';
   for await (const chunk of stream) text += chunk.toString();

@@ -1,0 +1,185 @@
+// What changes a fingerprint and what does not, the ways to force a rebuild,
+// and the cases a three-way comparison cannot show: secrets, long chains,
+// image config, --limit.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  BASE_IMAGE,
+  buildContainers,
+  cacheEntries,
+  containersCreatedDuring,
+  copyProject,
+  docker,
+  inspect,
+  layers,
+  playbook,
+  removeImages,
+  Run,
+  runInImage,
+  STRATA,
+  strataLines,
+  unique,
+  writeInventory,
+} from './harness';
+
+const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
+
+after(() => removeImages(made.tags, made.hosts));
+
+/** A copy of a project whose hosts are fresh image hosts. */
+function project(relative: string, hosts: Record<string, Record<string, unknown>>) {
+  const dir = copyProject(relative);
+  const named = Object.fromEntries(Object.entries(hosts).map(([h, vars]) => [unique(h), vars]));
+  const tagOf = (host: string) => `strata-e2e/${host}:latest`;
+  writeInventory(dir, {
+    images: Object.fromEntries(Object.entries(named).map(([h, vars]) => [h, { strata_from: BASE_IMAGE, strata_image: tagOf(h), ...vars }])),
+  });
+  made.hosts.push(...Object.keys(named));
+  made.tags.push(...Object.keys(named).map(tagOf));
+  return { dir, hosts: Object.keys(named), tagOf };
+}
+
+function ok(run: Run): Run {
+  assert.equal(run.code, 0, run.out);
+  return run;
+}
+
+describe('what a fingerprint sees', () => {
+  it('a value from include_vars that a later task uses rebuilds that task and no earlier one', () => {
+    const { dir, hosts } = project('test/conformance/vars_and_facts', { facts: {} });
+    ok(playbook(dir));
+    writeFileSync(join(dir, 'vars/app.yml'), 'app_name: demo\napp_port: 82\n');
+    const lines = strataLines(ok(playbook(dir)).out, hosts[0]);
+    // facts, read os-release, write release: cached; the template uses app_port: built.
+    assert.deepEqual(lines.slice(0, 3), ['cached', 'cached', 'cached']);
+    assert.match(lines[3], /^built/);
+  });
+
+  it('a set_fact value that later tasks use rebuilds them', () => {
+    const { dir, hosts } = project('test/conformance/vars_and_facts', { facts: {} });
+    ok(playbook(dir));
+    const lines = strataLines(ok(playbook(dir, ['-e', 'app_name=renamed'])).out, hosts[0]);
+    assert.deepEqual(lines.slice(0, 2), ['cached', 'cached']);
+    assert.match(lines[2], /^built/, 'the task writing the fact is rebuilt');
+  });
+});
+
+describe('forcing a rebuild', () => {
+  it('_cacheable: false runs that task and every later one again, the earlier ones come from the cache', async () => {
+    const { dir, hosts } = project('test/fixtures/small', { never: {} });
+    const site = join(dir, 'site.yml');
+    writeFileSync(site, readFileSync(site, 'utf8').replace('    - name: Run the last command\n', '    - name: Run the last command\n      vars: {_cacheable: false}\n'));
+    ok(playbook(dir));
+    let run!: Run;
+    const created = await containersCreatedDuring(() => (run = ok(playbook(dir))));
+    assert.deepEqual(strataLines(run.out, hosts[0]).map((l) => l.split(',')[0]), ['cached', 'built']);
+    assert.ok(created > 0, 'the never-cached task needs a container');
+  });
+
+  it('STRATA_NO_CACHE=1 runs every task, and what it builds is cached', () => {
+    const { dir, hosts } = project('test/fixtures/small', { nocache: {} });
+    ok(playbook(dir));
+    const forced = ok(playbook(dir, [], { STRATA_NO_CACHE: '1' }));
+    assert.ok(strataLines(forced.out, hosts[0]).every((l) => l.startsWith('built')));
+    assert.ok(strataLines(ok(playbook(dir)).out, hosts[0]).every((l) => l === 'cached'));
+  });
+});
+
+describe('image config', () => {
+  it('changing strata_config re-runs no task and starts no container, and the image always has the current config', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { configured: { strata_config: { env: { STAGE: 'one' } } } });
+    ok(playbook(dir));
+    assert.ok((await inspect(tagOf(hosts[0]))).Config.Env?.includes('STAGE=one'));
+    const layersBefore = await layers(tagOf(hosts[0]));
+    writeInventory(dir, {
+      images: {
+        [hosts[0]]: { strata_from: BASE_IMAGE, strata_image: tagOf(hosts[0]), strata_config: { env: { STAGE: 'two' }, cmd: ['cat', '/one'] } },
+      },
+    });
+    let run!: Run;
+    // Docker's builder creates, but never starts, a container per config instruction.
+    const started = await containersCreatedDuring(() => (run = ok(playbook(dir))), 'start');
+    assert.equal(started, 0);
+    assert.ok(strataLines(run.out, hosts[0]).every((l) => l === 'cached'));
+    const image = await inspect(tagOf(hosts[0]));
+    assert.ok(image.Config.Env?.includes('STAGE=two'));
+    assert.ok(!image.Config.Env?.includes('STAGE=one'));
+    assert.deepEqual(await layers(tagOf(hosts[0])), layersBefore);
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/one']), 'one\n');
+  });
+});
+
+describe('no_log', () => {
+  it('keeps a no_log task\'s values out of labels, history, output and the engine log', async () => {
+    const token = `hush-${unique('x')}`;
+    const { dir, hosts, tagOf } = project('test/conformance/keywords', { secret: { token } });
+    const server = spawn('node', [STRATA, 'serve', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let engineLog = '';
+    server.stderr.on('data', (chunk: Buffer) => (engineLog += chunk.toString()));
+    try {
+      const exports = await new Promise<string>((resolve) => {
+        let text = '';
+        server.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()).includes('STRATA_TOKEN=') && resolve(text));
+      });
+      const env = { STRATA_ENGINE: /STRATA_ENGINE=(\S+)/.exec(exports)![1], STRATA_TOKEN: /STRATA_TOKEN=(\S+)/.exec(exports)![1] };
+      const cold = ok(playbook(dir, [], env));
+      const warm = ok(playbook(dir, [], env));
+      for (const out of [cold.out, warm.out, engineLog]) assert.ok(!out.includes(token), 'the secret is not printed or logged');
+      assert.match(warm.out, /"secret_len": "\d+"/, 'the registered value still reaches later tasks');
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+    }
+    for (const entry of await cacheEntries(hosts[0])) {
+      const info = await docker.getImage(entry.Id).inspect();
+      assert.ok(!JSON.stringify(info.Config.Labels).includes(token), 'no label holds the secret');
+      assert.ok(!JSON.stringify(await docker.getImage(entry.Id).history()).includes(token), 'no history entry holds it');
+    }
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/secret-file']), `secret-${token}\n`, 'the task itself did run');
+  });
+});
+
+describe('long chains', () => {
+  it('150 tasks build, rebuild from the cache, and stay under overlay2\'s 125-layer limit', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { long: {} });
+    const tasks = Array.from({ length: 150 }, (_, i) => `    - copy: {content: "${i}\\n", dest: /chain-${i}}\n`).join('');
+    writeFileSync(join(dir, 'site.yml'), `- hosts: all\n  gather_facts: false\n  tasks:\n${tasks}`);
+    const cold = ok(playbook(dir));
+    assert.equal(strataLines(cold.out, hosts[0]).filter((l) => l.startsWith('built, layer')).length, 150);
+    const finalLayers = (await layers(tagOf(hosts[0]))).length;
+    assert.ok(finalLayers < 126, `the final image has ${finalLayers} layers`);
+    assert.equal((await cacheEntries(hosts[0])).length, 150, 'every task is its own cache entry');
+    let warm!: Run;
+    const created = await containersCreatedDuring(() => (warm = ok(playbook(dir))));
+    assert.equal(created, 0);
+    assert.ok(strataLines(warm.out, hosts[0]).every((l) => l === 'cached'));
+    assert.equal(runInImage(tagOf(hosts[0]), ['sh', '-c', 'cat /chain-0 /chain-149; ls / | grep -c chain-']), '0\n149\n150\n');
+    assert.deepEqual(await buildContainers(), []);
+  });
+});
+
+describe('--limit', () => {
+  it('builds and tags only the hosts it names', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { picked: {}, left: {} });
+    ok(playbook(dir, ['--limit', hosts[0]]));
+    assert.ok((await inspect(tagOf(hosts[0]))).Id);
+    await assert.rejects(inspect(tagOf(hosts[1])));
+    assert.equal((await cacheEntries(hosts[1])).length, 0);
+  });
+});
+
+describe('--tags', () => {
+  it('builds and caches the selected tasks but does not tag an image that lacks the others', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { tagged: {} });
+    const site = join(dir, 'site.yml');
+    writeFileSync(site, readFileSync(site, 'utf8').replace('    - name: Write a file\n', '    - name: Write a file\n      tags: [first]\n'));
+    const run = ok(playbook(dir, ['--tags', 'first']));
+    assert.match(run.out, /only some tasks ran .* so the image was not tagged/);
+    await assert.rejects(inspect(tagOf(hosts[0])));
+    assert.equal((await cacheEntries(hosts[0])).length, 1);
+  });
+});
