@@ -20,7 +20,7 @@ from .engine import EngineError, connect
 from .plain import to_plain
 from .replay import stored_form
 from .settings import Settings
-from .task_inputs import SKIPPED, describe
+from .task_inputs import SKIPPED, describe, undescribable
 
 display = Display()
 
@@ -29,7 +29,7 @@ display = Display()
 CONTROLLER_ACTIONS = frozenset(
     C._ACTION_ALL_INCLUDES + C._ACTION_IMPORT_TASKS + C._ACTION_IMPORT_ROLE + C._ACTION_META + C._ACTION_SET_FACT
     + C._ACTION_INCLUDE_VARS + C._ACTION_DEBUG + C._ACTION_INVENTORY_TASKS
-    + add_internal_fqcns(('assert', 'fail', 'pause', 'set_stats', 'async_status'))
+    + add_internal_fqcns(('assert', 'fail', 'pause', 'set_stats'))
 )
 
 # How a task that missed reaches the engine's container.
@@ -130,18 +130,19 @@ class Build:
         if not base:
             return None
         action = task.resolved_action or task.action
-        if action in CONTROLLER_ACTIONS or task.delegate_to is not None:
+        if action in CONTROLLER_ACTIONS or _delegated_elsewhere(task, host, templar):
             return None
         record = self._open(host.name, base, task_vars, templar)
+        cacheable = _cacheable(task_vars, templar)
         try:
             described = describe(task, host, task_vars, play_context, loader)
         except AnsibleError as e:
-            # The worker will meet the same error and report it; nothing to cache.
+            # It still runs in the container (where it will most likely fail
+            # the same way), but nothing about it can be cached.
             report.uncacheable(host.name, e)
-            return None
+            described, cacheable = undescribable(task, action), False
         if described is SKIPPED:
             return None
-        cacheable = _cacheable(task_vars, templar)
         reply = self.client.request(protocol.task(
             host.name, described.label, described.inputs,
             lookup=not (self.settings.no_cache or self.check_mode), cacheable=cacheable, secret=described.secret))
@@ -246,6 +247,12 @@ class Build:
         if self._private is not None:
             self._private.wait()
             self._private = None
+
+
+def _delegated_elsewhere(task, host, templar):
+    if task.delegate_to is None:
+        return False
+    return templar.template(task.delegate_to) != host.name
 
 
 def _partial_run(cli_args):

@@ -58,6 +58,13 @@ def describe(task, host, task_vars, play_context, loader):
     return Described(inputs, _label(action, args_for_label, secret, task), secret, fields)
 
 
+def undescribable(task, action):
+    """What stands for a task whose inputs could not be worked out: it runs
+    in the container, but it is never cached, so its inputs need not be right."""
+    inputs = {'schema': INPUTS_SCHEMA, 'action': action, 'undescribable': True}
+    return Described(inputs, short_action(action), True, task.dump_attrs())
+
+
 def _one_run(task, variables, play_context, loader):
     """The validated copy of the task for one run (one loop item), and its inputs."""
     templar = Templar(loader=loader, variables=variables)
