@@ -67,6 +67,7 @@ class HostRecord:
         self.failed = False
         self.hits = 0
         self.misses = 0
+        self.saved_seconds = 0.0
         self.layers = 0
         self.layer_bytes = 0
 
@@ -149,10 +150,12 @@ class Build:
         key = (host.name, task._uuid)
         if reply['outcome'] == 'hit':
             record.hits += 1
+            record.saved_seconds += reply['saved_seconds']
             self._pending[key] = 'hit'
             return Hit(described, reply['result'])
         record.misses += 1
         self._pending[key] = 'miss'
+        self._show_progress('[%s] %s' % (host.name, described.label))
         return Miss(described, self._container_vars(task_vars, reply['container'], reply['scratch']))
 
     def _open(self, host, base, task_vars, templar):
@@ -193,6 +196,7 @@ class Build:
             return
         if kind == 'hit':
             report.cached(host.name)
+            self._show_progress()
             return
         outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, iterator)
         stored = to_plain(stored_form(task_result._result)) if outcome == protocol.COMMIT else None
@@ -209,11 +213,13 @@ class Build:
         else:
             record.failed = True
             report.discarded(host.name)
+        self._show_progress()
 
     # -- after the playbook -------------------------------------------------
 
     def finish(self, stats):
         """Tags the image of every host that came through, then sums up."""
+        report.status.stop()
         if not self.hosts:
             return
         if self.check_mode:
@@ -236,11 +242,18 @@ class Build:
             # image could not be tagged must not exit 0.
             sys.exit(1)
         finally:
-            hits = sum(r.hits for r in self.hosts.values())
-            misses = sum(r.misses for r in self.hosts.values())
-            report.build_summary(hits, misses, time.monotonic() - self._started)
+            records = self.hosts.values()
+            report.build_summary(sum(r.hits for r in records), sum(r.misses for r in records),
+                                 sum(r.saved_seconds for r in records), time.monotonic() - self._started)
+
+    def _show_progress(self, running=None):
+        report.status.start()
+        records = self.hosts.values()
+        report.progress(sum(r.hits for r in records), sum(r.misses for r in records),
+                        time.monotonic() - self._started, running)
 
     def close(self):
+        report.status.stop()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -1,10 +1,74 @@
 """What strata tells the person running the build: one line under each image
-task saying whether it came from the cache or was built, and a summary."""
+task saying whether it came from the cache or was built, a summary at the
+end, and, on a terminal, a status line at the bottom kept up to date."""
+
+import shutil
+import sys
 
 from ansible import constants as C
 from ansible.utils.display import Display
 
 display = Display()
+
+
+class StatusLine:
+    """One line at the bottom of the terminal saying how the build is going,
+    redrawn in place: every line Ansible prints first clears it, then it is
+    drawn again below. Nothing happens when stdout is not a terminal."""
+
+    def __init__(self, stream=None):
+        self._stream = stream or sys.stdout
+        self._text = ''
+        self._shown = False
+        self._original = None
+
+    @property
+    def active(self):
+        return self._original is not None
+
+    def start(self):
+        if self.active or not self._stream.isatty():
+            return
+        self._original = display.display
+
+        def display_then_redraw(*args, **kwargs):
+            self._clear()
+            self._original(*args, **kwargs)
+            self._draw()
+        display.display = display_then_redraw
+
+    def show(self, text):
+        if self.active:
+            self._text = text
+            self._clear()
+            self._draw()
+
+    def stop(self):
+        if self.active:
+            self._clear()
+            display.display = self._original
+            self._original = None
+
+    def _clear(self):
+        if self._shown:
+            self._stream.write('\r\033[K')
+            self._stream.flush()
+            self._shown = False
+
+    def _draw(self):
+        if self._text:
+            width = shutil.get_terminal_size((80, 24)).columns
+            self._stream.write(self._text[:width - 1])
+            self._stream.flush()
+            self._shown = True
+
+
+status = StatusLine()
+
+
+def progress(hits, misses, seconds, running=None):
+    text = 'strata: %d cached, %d built, %.0fs' % (hits, misses, seconds)
+    status.show(text + ('  building %s' % running if running else ''))
 
 
 def human_bytes(count):
@@ -64,5 +128,5 @@ def not_tagged_partial(host):
                     'its layers are cached' % host, color=C.COLOR_WARN)
 
 
-def build_summary(hits, misses, seconds):
-    display.display('strata: %d tasks from the cache, %d built, in %.1fs' % (hits, misses, seconds))
+def build_summary(hits, misses, saved, seconds):
+    display.display('strata: %d tasks from the cache (saving %.1fs of work), %d built, in %.1fs' % (hits, saved, misses, seconds))

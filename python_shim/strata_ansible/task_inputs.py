@@ -164,4 +164,5 @@ def _label(action, args, secret, task):
     text = ' '.join([name] + ([str(raw)] if raw else []) + words)
     if task.loop is not None or task.loop_with:
         text += ' (loop)'
+    text = ' '.join(text.split())  # one line, whatever the args hold
     return text if len(text) <= LABEL_LENGTH else text[:LABEL_LENGTH - 3] + '...'

@@ -22,6 +22,8 @@ export const LABEL = {
   kind: 'strata.kind',
   result: 'strata.result',
   inputs: 'strata.inputs',
+  build: 'strata.build',
+  seconds: 'strata.seconds',
 } as const;
 
 export type EntryKind = 'layer' | 'final';
@@ -35,6 +37,10 @@ export interface NewEntry {
   result: PlainMap;
   inputs: PlainMap;
   secret: boolean;
+  /** The build that made it: `strata explain` compares a build's first miss with older builds. */
+  build: string;
+  /** How long the task took to run, which is what a hit saves. */
+  seconds: number;
 }
 
 export interface Entry {
@@ -44,6 +50,8 @@ export interface Entry {
   position: number;
   task: string;
   imageId: string;
+  /** Seconds the task took when it ran. */
+  seconds: number;
 }
 
 export function entryTag(fingerprint: string): string {
@@ -61,6 +69,8 @@ export function entryLabels(entry: NewEntry): Record<string, string> {
     [LABEL.kind]: 'layer' satisfies EntryKind,
     [LABEL.result]: storeValue(entry.result, entry.secret),
     [LABEL.inputs]: storeValue(entry.inputs, entry.secret),
+    [LABEL.build]: entry.build,
+    [LABEL.seconds]: entry.seconds.toFixed(2),
   };
 }
 
@@ -77,6 +87,7 @@ function entryFromLabels(imageId: string, labels: Record<string, string>): Entry
     position: Number(labels[LABEL.position]),
     task: labels[LABEL.task],
     imageId,
+    seconds: Number(labels[LABEL.seconds] ?? 0),
   };
 }
 
@@ -110,7 +121,12 @@ export async function lookupEntry(docker: Dockerode, fingerprint: string, parent
   return { entry: entryFromLabels(info.Id, labels), result: result as PlainMap };
 }
 
-/** Makes `imageId` the entry for its fingerprint. Tagging twice is harmless: the tag just moves. */
+/**
+ * Makes `imageId` the entry for its fingerprint. Tagging twice is harmless:
+ * the tag just moves. Tagging again is also how a hit marks an entry used:
+ * Docker keeps the time an image was last tagged, and `strata ls` and
+ * `strata prune` read it as "last used".
+ */
 export async function recordEntry(docker: Dockerode, imageId: string, fingerprint: string): Promise<void> {
   await docker.getImage(imageId).tag({ repo: CACHE_REPO, tag: fingerprint });
 }

@@ -2,8 +2,9 @@
 
 import { Command, Option } from 'commander';
 import { ENGINE_VERSION } from '../engine/version';
+import { explainCommand, historyCommand, lsCommand, pruneCommand } from './cache-commands';
 import { envCommand } from './env';
-import { ExitCode, UserError } from './errors';
+import { ExitCode, userErrorFrom } from './errors';
 import { serveCommand } from './serve';
 
 function program(): Command {
@@ -43,6 +44,66 @@ Example:
     )
     .action(envCommand);
 
+  cli
+    .command('ls')
+    .description('List cache entries: host, task, fingerprint, image, layer size, created, last used.')
+    .option('--host <name>', 'only the entries of this inventory host')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ strata ls
+  $ strata ls --host webapp --json`,
+    )
+    .action(lsCommand);
+
+  cli
+    .command('history')
+    .description('Show which task made each layer of an image.')
+    .argument('<image>', 'an image tag or ID')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ strata history strata-example/web:latest`,
+    )
+    .action(historyCommand);
+
+  cli
+    .command('explain')
+    .description("Say why a task missed the cache: which of its inputs differ from the closest earlier entry's.")
+    .argument('<host-or-fingerprint>', "an inventory host (its latest build's first built task) or an entry's fingerprint")
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ strata explain webapp          # why the last build of webapp started building where it did
+  $ strata explain 1a2b3c4d5e6f    # one entry, by fingerprint (from strata ls)`,
+    )
+    .action(explainCommand);
+
+  cli
+    .command('prune')
+    .description('Remove cache entries. Layers a tagged image still uses are never removed.')
+    .option('--older-than <duration>', 'entries not used for this long (30m, 12h, 7d, 2w)')
+    .option('--keep-last <n>', 'keep, for each host and each task position, the n entries used most recently')
+    .option('--all', 'every entry')
+    .option('--host <name>', 'only the entries of this inventory host')
+    .option('--dry-run', 'say what would be removed, remove nothing')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ strata prune --older-than 7d --dry-run
+  $ strata prune --keep-last 2
+  $ strata prune --all --host webapp`,
+    )
+    .action(pruneCommand);
+
   return cli;
 }
 
@@ -56,12 +117,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = exitCode === 0 ? 0 : ExitCode.Usage;
       return;
     }
-    if (err instanceof UserError) {
-      process.stderr.write(`strata: ${err.message}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
-    process.stderr.write(`strata: ${(err as Error).message}\n`);
-    process.exitCode = ExitCode.Failure;
+    const userError = userErrorFrom(err);
+    process.stderr.write(`strata: ${userError.message}\n`);
+    process.exitCode = userError.exitCode;
   }
 }

@@ -86,8 +86,9 @@ export class HostChain {
       const hit = await lookupEntry(this.opts.docker, fp, this.tip.fingerprint);
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId });
-        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12) });
-        return { outcome: 'hit', fingerprint: fp, result: hit.result };
+        this.inBackground(recordEntry(this.opts.docker, hit.entry.imageId, fp), 'could not mark a cache entry used');
+        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds });
+        return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
     }
     const site = await this.worksiteAtTip();
@@ -122,6 +123,8 @@ export class HostChain {
       result,
       inputs: task.inputs,
       secret: task.secret,
+      build: this.opts.build,
+      seconds,
     });
     let committed;
     try {
@@ -215,8 +218,14 @@ export class HostChain {
   }
 
   private removeInBackground(container: BuildContainer): void {
-    const chore = removeContainer(this.opts.docker, container.id).catch((err) =>
-      this.opts.log.warn('could not remove build container', { container: container.name, error: (err as Error).message }),
+    this.inBackground(removeContainer(this.opts.docker, container.id), `could not remove build container ${container.name}`);
+  }
+
+  /** Docker work nothing waits for, except close(). */
+  private inBackground(work: Promise<unknown>, failure: string): void {
+    const chore = work.then(
+      () => undefined,
+      (err) => this.opts.log.warn(failure, { host: this.host, error: (err as Error).message }),
     );
     this.chores.add(chore);
     void chore.finally(() => this.chores.delete(chore));

@@ -8,6 +8,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import type Dockerode from 'dockerode';
 import { WebSocket, WebSocketServer } from 'ws';
+import { explainDockerError } from '../docker/client';
 import { decodeRequest, encodeReply, salvageId } from '../protocol/codec';
 import { MAX_FRAME_BYTES, Reply, StrataError } from '../protocol/frames';
 import { Logger } from './log';
@@ -45,9 +46,10 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function errorReply(id: number, err: unknown): Reply {
-  if (err instanceof StrataError) return { id, type: 'error', code: err.code, message: err.message };
-  return { id, type: 'error', code: 'docker_error', message: `engine error: ${(err as Error).message ?? String(err)}` };
+function errorReply(id: number, err: unknown, doing = 'answering a request'): Reply {
+  // Whatever was not already explained is most likely Docker's; say which part failed.
+  const explained = explainDockerError(err, doing);
+  return { id, type: 'error', code: explained.code, message: explained.message };
 }
 
 function listenOn(server: Server, target: ListenTarget): Promise<void> {
@@ -128,7 +130,7 @@ async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinar
     const payload = await session.handle(req);
     send(ws, { id: req.id, type: 'ok', ...payload } as Reply);
   } catch (err) {
-    const reply = errorReply(req.id, err);
+    const reply = errorReply(req.id, err, `answering ${req.type}${'host' in req ? ` for host ${req.host}` : ''}`);
     // The client reports the error to its user; here it is a record, not an alarm.
     log.info('request failed', { request: req.type, host: 'host' in req ? req.host : undefined, error: (err as Error).message });
     send(ws, reply);

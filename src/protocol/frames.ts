@@ -67,7 +67,7 @@ export interface OpenHostReply {
 }
 
 export type TaskReply =
-  | { outcome: 'hit'; fingerprint: string; result: PlainMap }
+  | { outcome: 'hit'; fingerprint: string; result: PlainMap; saved_seconds: number }
   | { outcome: 'miss'; fingerprint: string; container: string; scratch: string };
 
 export interface TaskDoneReply {

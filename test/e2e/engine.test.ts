@@ -1,0 +1,315 @@
+// The engine holds the keys to the Docker socket: whatever talks to it must
+// be harmless, and whatever happens to a build (interrupted, engine killed,
+// Docker gone, two at once) must leave the cache whole and no container behind.
+
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createConnection, createServer, Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { listEntries } from '../../src/cache/catalog';
+import { decodeValue, encodeValue } from '../../src/protocol/codec';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../src/protocol/frames';
+import {
+  BASE_IMAGE,
+  buildContainers,
+  copyProject,
+  docker,
+  playbook,
+  removeImages,
+  Run,
+  STRATA,
+  strataLines,
+  unique,
+  writeInventory,
+} from './harness';
+
+const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
+after(() => removeImages(made.tags, made.hosts));
+
+interface Engine {
+  process: ChildProcess;
+  address: string;
+  token: string;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+async function serve(args: string[] = []): Promise<Engine> {
+  const child = spawn('node', [STRATA, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exports = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()).includes('STRATA_TOKEN=') && resolve(text));
+    child.once('exit', (code) => reject(new Error(`strata serve exited ${code}: ${log}`)));
+  });
+  return {
+    process: child,
+    address: /STRATA_ENGINE=(\S+)/.exec(exports)![1],
+    token: /STRATA_TOKEN=(\S+)/.exec(exports)![1],
+    log: () => log,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+/** A raw WebSocket to an engine; `headers` undefined sends the right token. */
+function connect(engine: Engine, headers?: Record<string, string>): Promise<WebSocket> {
+  const ws = new WebSocket(engine.address, { headers: headers ?? { authorization: `Bearer ${engine.token}` } });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+/** Sends one frame and waits for the reply and, if it comes, the close. */
+function exchange(ws: WebSocket, frame: Buffer | string): Promise<{ reply: Record<string, unknown>; closed: boolean }> {
+  return new Promise((resolve) => {
+    let reply: Record<string, unknown> = {};
+    ws.once('message', (data: Buffer) => {
+      reply = decodeValue(data) as Record<string, unknown>;
+      setTimeout(() => resolve({ reply, closed: ws.readyState !== WebSocket.OPEN }), 300);
+    });
+    ws.send(frame);
+  });
+}
+
+async function hello(engine: Engine): Promise<Record<string, unknown>> {
+  const ws = await connect(engine);
+  const { reply } = await exchange(ws, encodeValue({ id: 1, type: 'hello', protocol: PROTOCOL_VERSION, client: 'test' }));
+  ws.close();
+  return reply;
+}
+
+/** A fresh copy of the small fixture; `tasks` more copy tasks make a longer build. */
+function small(tasks = 0): { dir: string; host: string } {
+  const host = unique('engine');
+  made.hosts.push(host);
+  made.tags.push(`strata-e2e/${host}:latest`);
+  const dir = copyProject('test/fixtures/small');
+  writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: `strata-e2e/${host}:latest` } } });
+  if (tasks) {
+    const extra = Array.from({ length: tasks }, (_, i) => `    - copy: {content: "${i}\\n", dest: /extra-${i}}\n`).join('');
+    const site = join(dir, 'site.yml');
+    appendFileSync(site, extra);
+  }
+  return { dir, host };
+}
+
+/** Starts a build in its own process group and resolves once its output shows `count` built tasks. */
+function buildUntil(dir: string, host: string, count: number, env: Record<string, string> = {}) {
+  const script = `eval "$(node ${JSON.stringify(STRATA)} env)" && exec ansible-playbook -i inventory.yml site.yml`;
+  const child = spawn('bash', ['-c', script], {
+    cwd: dir,
+    detached: true,
+    env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: '0', ...env },
+  });
+  let out = '';
+  const exited = new Promise<Run>((resolve) =>
+    child.once('exit', (code) => resolve({ code: code ?? -1, out, seconds: 0 })),
+  );
+  const reached = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (strataLines(out, host).filter((l) => l.startsWith('built')).length >= count) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', () => reject(new Error(`the build ended before ${count} tasks were built:\n${out}`)));
+  });
+  reached.catch(() => undefined);
+  return { child, reached, exited };
+}
+
+async function eventually(check: () => Promise<boolean>, seconds = 15): Promise<boolean> {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
+const noBuildContainers = () => eventually(async () => (await buildContainers()).length === 0);
+
+/** Every cache entry of a host is whole: its tag, fingerprint label and stored result agree. */
+async function assertEntriesIntact(host: string): Promise<number> {
+  const entries = await listEntries(docker, host);
+  for (const entry of entries) {
+    const labels = (await docker.getImage(entry.tag).inspect()).Config.Labels ?? {};
+    assert.equal(labels['strata.fingerprint'], entry.fingerprint);
+    assert.match(labels['strata.result'] ?? '', /^(z1|e1):/);
+  }
+  return entries.length;
+}
+
+describe('the socket', () => {
+  it('a unix socket is made mode 0600, and TCP listens on loopback unless told otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-sock-'));
+    const onUnix = await serve(['--listen', `unix:${join(dir, 'engine.sock')}`]);
+    try {
+      assert.equal(statSync(join(dir, 'engine.sock')).mode & 0o777, 0o600);
+      assert.equal(onUnix.address, `ws+unix://${join(dir, 'engine.sock')}`);
+      assert.equal((await hello(onUnix)).type, 'ok');
+    } finally {
+      await onUnix.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const onTcp = await serve();
+    try {
+      assert.match(onTcp.address, /^ws:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      await onTcp.stop();
+    }
+  });
+
+  it('refuses a connection without the right token before reading a frame', async () => {
+    const engine = await serve();
+    try {
+      await assert.rejects(connect(engine, {}), /HTTP 401/);
+      await assert.rejects(connect(engine, { authorization: 'Bearer wrong' }), /HTTP 401/);
+      assert.match(engine.log(), /refused a connection without the right token/);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('checks the protocol version on hello and names both versions', async () => {
+    const engine = await serve();
+    try {
+      const ws = await connect(engine);
+      const { reply, closed } = await exchange(ws, encodeValue({ id: 1, type: 'hello', protocol: 99, client: 'old' }));
+      assert.equal(reply.code, 'protocol_mismatch');
+      assert.match(String(reply.message), new RegExp(`protocol 99 but this engine .* speaks ${PROTOCOL_VERSION}`));
+      assert.ok(closed);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('answers bad frames with an error, closes that connection, and goes on serving others', async () => {
+    const engine = await serve();
+    try {
+      const bad: [string, Buffer | string][] = [
+        ['text', 'hello'],
+        ['not msgpack', Buffer.from([0xc1, 0xff, 0x00])],
+        ['truncated', encodeValue({ id: 4, type: 'hello', protocol: 1, client: 'x' }).subarray(0, 10)],
+        ['unknown type', encodeValue({ id: 5, type: 'rm', host: 'x' })],
+        ['before hello', encodeValue({ id: 6, type: 'finish_host', host: 'x' })],
+        ['oversized', Buffer.concat([encodeValue({ id: 7, type: 'hello' }), Buffer.alloc(MAX_FRAME_BYTES)])],
+      ];
+      for (const [what, frame] of bad) {
+        const ws = await connect(engine);
+        const { reply, closed } = await exchange(ws, frame);
+        assert.equal(reply.type, 'error', what);
+        assert.equal(reply.code, 'bad_frame', what);
+        assert.ok(closed, `${what}: the connection is closed`);
+      }
+      assert.equal((await hello(engine)).type, 'ok', 'the engine still serves');
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe('builds that end badly', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} to ansible-playbook leaves no container and no half-written entry`, async () => {
+      const { dir, host } = small(6);
+      const build = buildUntil(dir, host, 2);
+      await build.reached;
+      process.kill(-build.child.pid!, signal);
+      const run = await build.exited;
+      assert.notEqual(run.code, 0);
+      assert.ok(await noBuildContainers(), `containers left: ${(await buildContainers()).join(', ')}`);
+      const entries = await assertEntriesIntact(host);
+      assert.ok(entries >= 2, 'what was committed before the interrupt stays');
+      const again = playbook(dir);
+      assert.equal(again.code, 0, again.out);
+      assert.deepEqual(strataLines(again.out, host).slice(0, 2), ['cached', 'cached']);
+    });
+  }
+
+  it('killing the engine (SIGKILL) fails the build; the next build reaps its containers and resumes from the cache', async () => {
+    const { dir, host } = small(6);
+    const engine = await serve(['--log-level', 'warn']);
+    const build = buildUntil(dir, host, 2, { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token });
+    await build.reached;
+    engine.process.kill('SIGKILL');
+    const run = await build.exited;
+    assert.notEqual(run.code, 0);
+    assert.match(run.out, /lost the connection to the engine|cannot reach the engine/);
+    const committed = await assertEntriesIntact(host);
+    const again = playbook(dir);
+    assert.equal(again.code, 0, again.out);
+    const lines = strataLines(again.out, host);
+    assert.deepEqual(lines.slice(0, committed), Array(committed).fill('cached'));
+    assert.ok(await noBuildContainers(), 'the dead engine\'s containers were removed');
+  });
+
+  it('Docker going away mid-build fails the build clearly; the next build works once it is back', async () => {
+    const { dir, host } = small(6);
+    const proxyDir = mkdtempSync(join(tmpdir(), 'strata-proxy-'));
+    const socket = join(proxyDir, 'docker.sock');
+    const open = new Set<Socket>();
+    const startProxy = () =>
+      new Promise<Server>((resolve) => {
+        // Half-open sockets: docker exec shuts its input down and still reads the output.
+        const server = createServer({ allowHalfOpen: true }, (client) => {
+          const upstream = createConnection({ path: '/var/run/docker.sock', allowHalfOpen: true });
+          for (const s of [client, upstream]) {
+            open.add(s);
+            s.on('close', () => open.delete(s));
+            s.on('error', () => undefined);
+          }
+          client.pipe(upstream).pipe(client);
+        });
+        server.listen(socket, () => resolve(server));
+      });
+    let proxy = await startProxy();
+    const env = { DOCKER_HOST: `unix://${socket}` };
+    const build = buildUntil(dir, host, 2, env);
+    await build.reached;
+    await new Promise<void>((resolve) => {
+      proxy.close(() => resolve());
+      for (const s of open) s.destroy();
+    });
+    const run = await build.exited;
+    assert.notEqual(run.code, 0);
+    assert.match(run.out, /docker daemon/i);
+    proxy = await startProxy();
+    try {
+      // Not playbook(): a synchronous run would block this process, which is the proxy.
+      const again = await buildUntil(dir, host, 0, env).exited;
+      assert.equal(again.code, 0, again.out);
+      assert.ok(await noBuildContainers());
+    } finally {
+      proxy.close();
+      for (const s of open) s.destroy();
+      rmSync(proxyDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('two builds at once', () => {
+  it('both succeed and leave one consistent cache', async () => {
+    const { dir, host } = small(4);
+    const first = buildUntil(dir, host, 0);
+    const second = buildUntil(dir, host, 0);
+    const [a, b] = await Promise.all([first.exited, second.exited]);
+    assert.equal(a.code, 0, a.out);
+    assert.equal(b.code, 0, b.out);
+    const entries = await assertEntriesIntact(host);
+    assert.equal(entries, 6, 'one entry per task, whichever build committed it');
+    const third = playbook(dir);
+    assert.ok(strataLines(third.out, host).every((l) => l === 'cached'), third.out);
+    assert.ok(await noBuildContainers());
+  });
+});
