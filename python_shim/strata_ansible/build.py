@@ -32,6 +32,10 @@ CONTROLLER_ACTIONS = frozenset(
     + add_internal_fqcns(('assert', 'fail', 'pause', 'set_stats'))
 )
 
+# Tasks whose effect is not (only) on the container: `fetch` writes to the
+# controller, so a replay would leave its files missing there.
+NEVER_CACHED = frozenset(add_internal_fqcns(('fetch',)))
+
 # How a task that missed reaches the engine's container.
 # (The docker CLI connection, not docker_api: it copies files in through
 # `docker exec`, which reaches the scratch tmpfs; the archive API cannot.)
@@ -131,13 +135,13 @@ class Build:
         if not base:
             return None
         action = task.resolved_action or task.action
-        if action in CONTROLLER_ACTIONS or _delegated_elsewhere(task, host, templar):
+        if _runs_on_controller(task, action, host, templar):
             return None
         record = self._open(host.name, base, task_vars, templar)
-        cacheable = _cacheable(task_vars, templar)
+        cacheable = _cacheable(task_vars, templar) and action not in NEVER_CACHED
         try:
             described = describe(task, host, task_vars, play_context, loader)
-        except AnsibleError as e:
+        except Exception as e:  # noqa: BLE001 - any failure to describe, the worker reports it
             # It still runs in the container (where it will most likely fail
             # the same way), but nothing about it can be cached.
             report.uncacheable(host.name, e)
@@ -156,7 +160,7 @@ class Build:
         record.misses += 1
         self._pending[key] = 'miss'
         self._show_progress('[%s] %s' % (host.name, described.label))
-        return Miss(described, self._container_vars(task_vars, reply['container'], reply['scratch']))
+        return Miss(described, self._container_vars(host, task_vars, reply['container'], reply['scratch']))
 
     def _open(self, host, base, task_vars, templar):
         record = self.hosts.get(host)
@@ -168,10 +172,12 @@ class Build:
             record = self.hosts[host] = HostRecord(host)
         return record
 
-    def _container_vars(self, task_vars, container, scratch):
+    def _container_vars(self, host, task_vars, container, scratch):
         overrides = {
             'ansible_connection': CONNECTION,
-            'ansible_host': container,
+            # The docker connection reads ansible_docker_host before ansible_host,
+            # so ansible_host keeps its inventory value for the task's templates.
+            'ansible_docker_host': container,
             'ansible_docker_extra_args': '-H ' + self.client.hello['docker_host'],
             'ansible_pipelining': True,
             # Shared, sticky and world-writable like /tmp, so become and
@@ -182,14 +188,21 @@ class Build:
         if 'ansible_python_interpreter' not in task_vars:
             overrides['ansible_python_interpreter'] = _SCRATCH_PYTHON.format(
                 python=DEFAULT_INTERPRETER, scratch=json.dumps(scratch))
-        return dict(task_vars, **overrides)
+        task_vars = dict(task_vars, **overrides)
+        # A task delegated to its own host takes its connection from here.
+        delegated = task_vars.get('ansible_delegated_vars')
+        if delegated and host.name in delegated:
+            task_vars['ansible_delegated_vars'] = dict(delegated, **{host.name: dict(delegated[host.name], **overrides)})
+        return task_vars
 
     # -- after a task ran ---------------------------------------------------
 
     def is_miss(self, task_result):
         return self._pending.get((task_result._host.name, task_result._task._uuid)) == 'miss'
 
-    def task_finished(self, task_result, iterator):
+    def task_finished(self, task_result, failed_for_good):
+        """Commits, skips or discards what a task that missed did. `failed_for_good`:
+        its failure was neither ignored nor rescued (Ansible counted it as a failure)."""
         host = task_result._host
         kind = self._pending.pop((host.name, task_result._task._uuid), None)
         if kind is None:
@@ -198,7 +211,7 @@ class Build:
             report.cached(host.name)
             self._show_progress()
             return
-        outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, iterator)
+        outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, failed_for_good)
         stored = to_plain(stored_form(task_result._result)) if outcome == protocol.COMMIT else None
         reply = self.client.request(protocol.task_done(host.name, outcome, stored))
         record = self.hosts[host.name]
@@ -262,10 +275,12 @@ class Build:
             self._private = None
 
 
-def _delegated_elsewhere(task, host, templar):
-    if task.delegate_to is None:
-        return False
-    return templar.template(task.delegate_to) != host.name
+def _runs_on_controller(task, action, host, templar):
+    if action in CONTROLLER_ACTIONS:
+        return True
+    if task.delegate_to is not None and templar.template(task.delegate_to) != host.name:
+        return True
+    return templar.template(task.connection) == 'local'
 
 
 def _partial_run(cli_args):
@@ -277,12 +292,11 @@ def _cacheable(task_vars, templar):
     return boolean(templar.template(task_vars.get('_cacheable', True)), strict=False)
 
 
-def _outcome(task_result, iterator):
+def _outcome(task_result, failed_for_good):
     if task_result.is_unreachable():
         return protocol.DISCARD
     if task_result.is_skipped():
         return protocol.SKIP
-    if task_result.is_failed():
-        handled = task_result._task.ignore_errors or not iterator.is_failed(task_result._host)
-        return protocol.COMMIT if handled else protocol.DISCARD
+    if task_result.is_failed() and failed_for_good:
+        return protocol.DISCARD
     return protocol.COMMIT

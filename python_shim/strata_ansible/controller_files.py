@@ -64,27 +64,30 @@ def _entry(arg, name, sha, mode):
     return {'arg': arg, 'path': name, 'sha256': sha, 'mode': mode}
 
 
-def _tree_entries(arg, name, root):
-    """One entry per file under `root`, by path relative to it, sorted."""
-    entries = []
-    for directory, subdirs, files in os.walk(root, followlinks=False):
+def _tree_entries(arg, name, root, follow):
+    """One entry per file and directory under `root`, by path relative to it,
+    sorted. With `follow` (copy's local_follow, on by default) a link counts
+    as what it points to, as copy copies it; without, as the link itself."""
+    entries = [_entry(arg, name, None, stat.S_IMODE(os.stat(root).st_mode))]
+    for directory, subdirs, files in os.walk(root, followlinks=follow):
         subdirs.sort()
-        for filename in sorted(files) + sorted(d for d in subdirs if os.path.islink(os.path.join(directory, d))):
-            full = os.path.join(directory, filename)
+        links_to_dirs = [] if follow else [d for d in subdirs if os.path.islink(os.path.join(directory, d))]
+        for child in sorted(files) + links_to_dirs + [d for d in subdirs if d not in links_to_dirs]:
+            full = os.path.join(directory, child)
             relative = os.path.join(name, os.path.relpath(full, root))
-            info = os.lstat(full)
+            info = os.stat(full) if follow else os.lstat(full)
             if stat.S_ISLNK(info.st_mode):
                 entries.append(_entry(arg, relative, hashlib.sha256(os.readlink(full).encode()).hexdigest(), 'link'))
+            elif stat.S_ISDIR(info.st_mode):
+                entries.append(_entry(arg, relative + '/', None, stat.S_IMODE(info.st_mode)))
             else:
                 entries.append(_entry(arg, relative, _sha256_file(full), stat.S_IMODE(info.st_mode)))
-    if not entries:
-        entries.append(_entry(arg, name, None, stat.S_IMODE(os.stat(root).st_mode)))
     return sorted(entries, key=lambda e: e['path'])
 
 
-def _file_or_tree(arg, name, path):
+def _file_or_tree(arg, name, path, follow=True):
     if os.path.isdir(path):
-        return _tree_entries(arg, name, path)
+        return _tree_entries(arg, name, path, follow)
     return [_entry(arg, name, _sha256_file(path), stat.S_IMODE(os.stat(path).st_mode))]
 
 
@@ -131,4 +134,5 @@ def file_inputs(action, args, search_path, task_vars, loader):
         rendered = render_template(path, args, task_vars, loader, templar)
         sha = hashlib.sha256(rendered.encode('utf-8', errors='surrogateescape')).hexdigest()
         return [_entry(arg, given, sha, stat.S_IMODE(os.stat(path).st_mode))]
-    return _file_or_tree(arg or 'script', given, path)
+    follow = boolean(args.get('local_follow', True), strict=False)
+    return _file_or_tree(arg or 'script', given, path, follow)

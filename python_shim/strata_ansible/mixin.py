@@ -38,9 +38,14 @@ class StrataMixin:
         return task_result
 
     def _process_pending_results(self, iterator, one_pass=False, max_passes=None):
+        # Ansible counts a failure under `failures` only when nothing (ignore_errors,
+        # a rescue) handles it; a failure caught by an always-only block is not handled.
+        failures_before = dict(self._tqm._stats.failures)
         results = super()._process_pending_results(iterator, one_pass=one_pass, max_passes=max_passes)
+        failures = self._tqm._stats.failures
         for task_result in results:
-            self._strata.task_finished(task_result, iterator)
+            host = task_result._host.name
+            self._strata.task_finished(task_result, failures.get(host, 0) > failures_before.get(host, 0))
         return results
 
 

@@ -9,6 +9,8 @@ container is involved.
 """
 
 from ansible import constants as C
+from ansible.plugins.strategy import _get_item_vars, post_process_whens
+from ansible.template import Templar
 from ansible.utils.unsafe_proxy import wrap_var
 
 from .compat import TaskResult
@@ -23,8 +25,34 @@ def stored_form(result):
     return kept
 
 
+def reconsider_whens(result, task, task_vars, loader):
+    """Evaluates changed_when and failed_when again, as the worker would,
+    with today's variables: they may use variables that are not in the
+    fingerprint. `result` is changed in place."""
+    if not (task.changed_when or task.failed_when):
+        return
+    templar = Templar(loader=loader, variables=task_vars)
+    looped = task.loop is not None or task.loop_with
+    for one in (result.get('results', []) if looped else [result]):
+        if not isinstance(one, dict) or one.get('skipped'):
+            continue
+        variables = dict(task_vars, **_get_item_vars(one, task))
+        if task.register:
+            variables[task.register] = wrap_var(one)
+        post_process_whens(one, task, templar, variables)
+    if looped:
+        items = [i for i in result.get('results', []) if isinstance(i, dict)]
+        result['changed'] = any(i.get('changed') for i in items)
+        if any(i.get('failed') for i in items):
+            result.update(failed=True, msg='One or more items failed')
+        elif result.pop('failed', None):
+            result['msg'] = 'All items completed'
+
+
 def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fields):
     """Queues `stored` as if a worker had just returned it for (host, task)."""
+    stored = dict(stored)
+    reconsider_whens(stored, task, task_vars, strategy._loader)
     result = wrap_var(stored)
     strategy._queued_task_cache[(host.name, task._uuid)] = {
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,

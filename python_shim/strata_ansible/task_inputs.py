@@ -6,10 +6,17 @@ task, so a changed variable changes the fingerprint and the live play is
 never touched. Anything that changes on every run stays out.
 """
 
+import hashlib
+import inspect
+import os
+import re
+
+import ansible
 from ansible.executor.module_common import get_action_args_with_defaults
 from ansible.executor.task_executor import TaskExecutor, remove_omit
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins import loader as plugin_loader
+from ansible.plugins.loader import module_loader
 from ansible.template import Templar
 
 from .controller_files import file_inputs, short_action
@@ -17,6 +24,8 @@ from .plain import to_plain
 
 # The plugin's part of the recipe; bump when what goes into `inputs` changes.
 INPUTS_SCHEMA = 1
+
+_ANSIBLE_CORE_DIR = os.path.dirname(ansible.__file__)
 
 LABEL_LENGTH = 100
 
@@ -40,6 +49,7 @@ def describe(task, host, task_vars, play_context, loader):
     cannot be fingerprinted, and will fail the same way in the worker."""
     action = task.resolved_action or task.action
     playbook_dir = task_vars.get('playbook_dir')
+    task_vars = _with_search_path(task, task_vars, loader)
     if task.loop is None and not task.loop_with:
         if not task.evaluate_conditional(Templar(loader=loader, variables=task_vars), task_vars):
             return SKIPPED
@@ -54,8 +64,18 @@ def describe(task, host, task_vars, play_context, loader):
         secret = any(item.get('no_log') for item in items)
         fields = _loop_task_fields(task, task_vars, loader)
         args_for_label = next(item['args'] for item in items if not item.get('skipped'))
-    inputs = to_plain(dict(body, schema=INPUTS_SCHEMA, action=action), playbook_dir)
+    body.update(schema=INPUTS_SCHEMA, action=action, module=module_digest(action, task.collections))
+    inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
     return Described(inputs, _label(action, args_for_label, secret, task), secret, fields)
+
+
+def _with_search_path(task, task_vars, loader):
+    """The task's vars with ansible_search_path, as a worker sets it: lookups
+    and template includes search the role's folders before the playbook's."""
+    search_path = list(task.get_search_path())
+    if loader.get_basedir() not in search_path:
+        search_path.append(loader.get_basedir())
+    return dict(task_vars, ansible_search_path=search_path)
 
 
 def undescribable(task, action):
@@ -68,8 +88,9 @@ def undescribable(task, action):
 def _one_run(task, variables, play_context, loader):
     """The validated copy of the task for one run (one loop item), and its inputs."""
     templar = Templar(loader=loader, variables=variables)
-    # copy() copies the parent blocks too, so post_validate cannot write to the live play.
-    validated = task.copy()
+    # copy() copies the parent blocks too (not their other tasks), so
+    # post_validate cannot write to the live play.
+    validated = task.copy(exclude_tasks=True)
     validated.post_validate(templar=templar)
     action = validated.resolved_action or validated.action
     args = get_action_args_with_defaults(action, validated.args, validated.module_defaults, templar,
@@ -86,8 +107,10 @@ def _one_run(task, variables, play_context, loader):
         'remote_user': context.remote_user,
         'environment': validated.environment,
         'check_mode': validated.check_mode,
-        'diff': validated.diff,
         'no_log': bool(validated.no_log),
+        'async': validated.async_val,
+        'poll': validated.poll,
+        'timeout': validated.timeout,
         'changed_when': validated.changed_when,
         'failed_when': validated.failed_when,
         'until': validated.until,
@@ -105,8 +128,36 @@ def _action_groups(task):
 def _loop_items(task, host, task_vars, play_context, loader):
     # Ansible's own item resolution (loop:, with_*: lookups, loop caches), on a
     # copy: TaskExecutor squashes the task it is given.
-    executor = TaskExecutor(host, task.copy(), dict(task_vars), play_context, None, loader, plugin_loader, None)
+    executor = TaskExecutor(**_executor_args(
+        host=host, task=task.copy(exclude_tasks=True), job_vars=dict(task_vars), play_context=play_context,
+        new_stdin=None, loader=loader, shared_loader_obj=plugin_loader, final_q=None, variable_manager=None))
     return executor._get_loop_items() or []
+
+
+def _executor_args(**offered):
+    """The arguments this ansible-core's TaskExecutor takes (they changed between releases)."""
+    accepted = inspect.signature(TaskExecutor.__init__).parameters
+    return {name: value for name, value in offered.items() if name in accepted}
+
+
+_module_digests = {}
+
+
+def module_digest(action, collections=None):
+    """sha256 of the module's code when it is not part of ansible-core (a
+    playbook's library/, a role's, a collection's), so editing it rebuilds
+    the tasks that use it; None for ansible-core's own modules, which change
+    only with Ansible."""
+    key = (action, tuple(collections or ()))
+    if key not in _module_digests:
+        found = module_loader.find_plugin_with_context(action, collection_list=collections)
+        path = found.plugin_resolved_path if found.resolved else None
+        if not path or path.startswith(_ANSIBLE_CORE_DIR):
+            _module_digests[key] = None
+        else:
+            with open(path, 'rb') as f:
+                _module_digests[key] = hashlib.sha256(f.read()).hexdigest()
+    return _module_digests[key]
 
 
 def _loop_runs(task, host, task_vars, play_context, loader):
@@ -153,13 +204,17 @@ def _loop_task_fields(task, task_vars, loader):
     return fields
 
 
+# Args whose values are never written into a label, a log or an image's history.
+_SECRET_ARG = re.compile(r'pass|secret|token|key|cred|auth', re.IGNORECASE)
+
+
 def _label(action, args, secret, task):
-    """Short text naming the task in labels, logs and `strata ls`: never a
-    no_log task's values."""
+    """Short text naming the task in labels, logs, `strata ls` and the image's
+    history: never a no_log task's values, nor values of args that look secret."""
     name = short_action(action)
     if secret:
         return name
-    words = ['%s=%s' % (k, v) for k, v in sorted(args.items()) if not k.startswith('_')]
+    words = ['%s=%s' % (k, '***' if _SECRET_ARG.search(k) else v) for k, v in sorted(args.items()) if not k.startswith('_')]
     raw = args.get('_raw_params')
     text = ' '.join([name] + ([str(raw)] if raw else []) + words)
     if task.loop is not None or task.loop_with:

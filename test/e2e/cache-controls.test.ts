@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
@@ -181,5 +181,47 @@ describe('--tags', () => {
     assert.match(run.out, /only some tasks ran .* so the image was not tagged/);
     await assert.rejects(inspect(tagOf(hosts[0])));
     assert.equal((await cacheEntries(hosts[0])).length, 1);
+  });
+});
+
+describe('edges of what may be cached', () => {
+  it('re-evaluates changed_when on a hit, keeps ansible_host for templates, delegates to the host itself in the container, runs connection: local on the controller, never caches fetch', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/edges', { edges: { ansible_host: 'web.example.com' } });
+    const cold = ok(playbook(dir, ['-e', 'threshold=5']));
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/ansible-host']), 'web.example.com\n');
+    assert.equal(readFileSync(join(dir, 'fetched/ansible-host'), 'utf8'), 'web.example.com\n');
+    const lines = (run: Run) => strataLines(run.out, hosts[0]).map((l) => l.split(',')[0]);
+    assert.deepEqual(lines(cold), ['built', 'built', 'built', 'built'], 'connection: local makes no strata line');
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/delegated']), 'delegated', 'delegating to itself stays in the container');
+    rmSync(join(dir, 'fetched'), { recursive: true });
+    const warm = ok(playbook(dir, ['-e', 'threshold=1']));
+    assert.deepEqual(lines(warm), ['cached', 'cached', 'cached', 'built'], 'fetch always runs');
+    assert.match(warm.out, /TASK \[Count\] \*+\nchanged:/, 'changed_when was evaluated with the new threshold');
+    assert.equal(readFileSync(join(dir, 'fetched/ansible-host'), 'utf8'), 'web.example.com\n');
+  });
+});
+
+describe('a failure that only an always: block follows', () => {
+  it('is not committed, so the next build runs the task again', async () => {
+    const { dir, hosts } = project('test/fixtures/small', { always: {} });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - name: Fail
+          command: "{{ outcome | default('false') }}"
+      always:
+        - name: Clean up
+          copy: {content: done, dest: /done}
+`,
+    );
+    const failed = playbook(dir);
+    assert.notEqual(failed.code, 0);
+    assert.match(strataLines(failed.out, hosts[0])[0], /^failed: nothing committed/);
+    const again = playbook(dir);
+    assert.match(strataLines(again.out, hosts[0])[0], /^failed/, 'the failure was not cached');
+    assert.ok(ok(playbook(dir, ['-e', 'outcome=true'])));
   });
 });

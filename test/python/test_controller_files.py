@@ -34,9 +34,26 @@ def test_a_copied_file_counts_by_content_and_mode_under_its_given_name(project):
     assert entry['sha256'] == hashlib.sha256(b'alpha\n').hexdigest()
 
 
-def test_a_copied_tree_gives_one_sorted_entry_per_file(project):
+def test_a_copied_tree_gives_one_sorted_entry_per_file_and_directory(project):
     entries = inputs(project, 'copy', {'src': 'tree/', 'dest': '/t'})
-    assert [e['path'] for e in entries] == ['tree/one', 'tree/sub/two']
+    assert [e['path'] for e in entries] == ['tree/', 'tree/one', 'tree/sub/', 'tree/sub/two']
+
+
+def test_an_empty_directory_counts(project):
+    before = inputs(project, 'copy', {'src': 'tree', 'dest': '/t'})
+    (project / 'files' / 'tree' / 'empty').mkdir()
+    assert inputs(project, 'copy', {'src': 'tree', 'dest': '/t'}) != before
+
+
+def test_a_linked_file_counts_by_what_it_points_to(project):
+    (project / 'shared.txt').write_text('v1\n')
+    os.symlink(project / 'shared.txt', project / 'files' / 'tree' / 'link')
+    before = inputs(project, 'copy', {'src': 'tree', 'dest': '/t'})
+    (project / 'shared.txt').write_text('v2\n')
+    assert inputs(project, 'copy', {'src': 'tree', 'dest': '/t'}) != before
+    not_followed = inputs(project, 'copy', {'src': 'tree', 'dest': '/t', 'local_follow': False})
+    (project / 'shared.txt').write_text('v3\n')
+    assert inputs(project, 'copy', {'src': 'tree', 'dest': '/t', 'local_follow': False}) == not_followed
 
 
 def test_content_counts_but_mtime_and_location_do_not(project, tmp_path_factory):

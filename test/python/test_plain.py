@@ -23,3 +23,8 @@ def test_stringifies_what_msgpack_cannot_carry():
         def __str__(self):
             return 'odd'
     assert to_plain({'k': Odd()}) == {'k': 'odd'}
+
+
+def test_replaces_the_omit_token_which_changes_every_run():
+    token = '__omit_place_holder__1234abcd'
+    assert to_plain({'item': {'mode': token}}, omit=token) == {'item': {'mode': '{{ omit }}'}}
