@@ -64,10 +64,16 @@ function fileReasons(action: string, now: Inputs, before: Inputs): string[] {
   return reasons;
 }
 
+/** Ansible's name for a free-form argument, as a person would say it. */
+const ARG_NAMES: Record<string, string> = { _raw_params: 'the command line' };
+
 function changedKeys(now: unknown, before: unknown): string[] {
   const a = (now ?? {}) as Inputs;
   const b = (before ?? {}) as Inputs;
-  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !same(a[k], b[k])).sort();
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => !same(a[k], b[k]))
+    .sort()
+    .map((k) => ARG_NAMES[k] ?? k);
 }
 
 function argReasons(now: Inputs, before: Inputs): string[] {
