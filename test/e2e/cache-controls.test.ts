@@ -3,7 +3,6 @@
 // image config, --limit.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,7 +19,7 @@ import {
   removeImages,
   Run,
   runInImage,
-  STRATA,
+  serve,
   strataLines,
   unique,
   writeInventory,
@@ -117,22 +116,15 @@ describe('no_log', () => {
   it('keeps a no_log task\'s values out of labels, history, output and the engine log', async () => {
     const token = `hush-${unique('x')}`;
     const { dir, hosts, tagOf } = project('test/conformance/keywords', { secret: { token } });
-    const server = spawn('node', [STRATA, 'serve', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let engineLog = '';
-    server.stderr.on('data', (chunk: Buffer) => (engineLog += chunk.toString()));
+    const engine = await serve(['--log-level', 'debug']);
     try {
-      const exports = await new Promise<string>((resolve) => {
-        let text = '';
-        server.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()).includes('STRATA_TOKEN=') && resolve(text));
-      });
-      const env = { STRATA_ENGINE: /STRATA_ENGINE=(\S+)/.exec(exports)![1], STRATA_TOKEN: /STRATA_TOKEN=(\S+)/.exec(exports)![1] };
+      const env = { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
       const cold = ok(playbook(dir, [], env));
       const warm = ok(playbook(dir, [], env));
-      for (const out of [cold.out, warm.out, engineLog]) assert.ok(!out.includes(token), 'the secret is not printed or logged');
+      for (const out of [cold.out, warm.out, engine.log()]) assert.ok(!out.includes(token), 'the secret is not printed or logged');
       assert.match(warm.out, /"secret_len": "\d+"/, 'the registered value still reaches later tasks');
     } finally {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
+      await engine.stop();
     }
     for (const entry of await cacheEntries(hosts[0])) {
       const info = await docker.getImage(entry.Id).inspect();

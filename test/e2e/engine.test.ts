@@ -3,7 +3,7 @@
 // Docker gone, two at once) must leave the cache whole and no container behind.
 
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,8 +19,10 @@ import {
   copyProject,
   docker,
   playbook,
+  Engine,
   removeImages,
   Run,
+  serve,
   STRATA,
   strataLines,
   unique,
@@ -29,36 +31,6 @@ import {
 
 const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
 after(() => removeImages(made.tags, made.hosts));
-
-interface Engine {
-  process: ChildProcess;
-  address: string;
-  token: string;
-  log: () => string;
-  stop: () => Promise<void>;
-}
-
-async function serve(args: string[] = []): Promise<Engine> {
-  const child = spawn('node', [STRATA, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const exports = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()).includes('STRATA_TOKEN=') && resolve(text));
-    child.once('exit', (code) => reject(new Error(`strata serve exited ${code}: ${log}`)));
-  });
-  return {
-    process: child,
-    address: /STRATA_ENGINE=(\S+)/.exec(exports)![1],
-    token: /STRATA_TOKEN=(\S+)/.exec(exports)![1],
-    log: () => log,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
-  };
-}
 
 /** A raw WebSocket to an engine; `headers` undefined sends the right token. */
 function connect(engine: Engine, headers?: Record<string, string>): Promise<WebSocket> {

@@ -2,7 +2,7 @@
 // leaves no container, no half-written cache entry and no moved tag.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import {
   BASE_IMAGE,
@@ -14,7 +14,7 @@ import {
   recap,
   removeImages,
   Run,
-  STRATA,
+  serve,
   unique,
   writeInventory,
 } from './harness';
@@ -112,24 +112,14 @@ describe('bad input', () => {
   });
 
   it('an engine that refuses the token, and the same engine with the right one', async () => {
-    const server = spawn('node', [STRATA, 'serve', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const engine = await serve(['--log-level', 'warn']);
     try {
-      const exports = await new Promise<string>((resolve) => {
-        let text = '';
-        server.stdout.on('data', (chunk: Buffer) => {
-          text += chunk.toString();
-          if (text.includes('STRATA_TOKEN=')) resolve(text);
-        });
-      });
-      const engine = /STRATA_ENGINE=(\S+)/.exec(exports)![1];
-      const token = /STRATA_TOKEN=(\S+)/.exec(exports)![1];
       const { dir } = small({});
-      await assertCleanFailure(playbook(dir, [], { STRATA_ENGINE: engine, STRATA_TOKEN: 'wrong' }), /refused the token/);
-      const good = playbook(dir, [], { STRATA_ENGINE: engine, STRATA_TOKEN: token });
+      await assertCleanFailure(playbook(dir, [], { STRATA_ENGINE: engine.address, STRATA_TOKEN: 'wrong' }), /refused the token/);
+      const good = playbook(dir, [], { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token });
       assert.equal(good.code, 0, good.out);
     } finally {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
+      await engine.stop();
     }
     assert.deepEqual(await buildContainers(), []);
   });

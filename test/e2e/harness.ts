@@ -1,7 +1,7 @@
 // What the end-to-end tests share: running the real ansible-playbook with the
 // environment `strata env` prints, and looking at what Docker really holds.
 
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,3 +136,35 @@ export async function removeImages(tags: string[], hosts: string[]): Promise<voi
     }
   }
 }
+
+export interface Engine {
+  process: ChildProcess;
+  address: string;
+  token: string;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+/** A standalone engine (`strata serve`), with the address and token it printed. */
+export async function serve(args: string[] = []): Promise<Engine> {
+  const child = spawn('node', [STRATA, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const printed = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString()).includes('STRATA_TOKEN=') && resolve(text));
+    child.once('exit', (code) => reject(new Error(`strata serve exited ${code}: ${log}`)));
+  });
+  return {
+    process: child,
+    address: /STRATA_ENGINE=(\S+)/.exec(printed)![1],
+    token: /STRATA_TOKEN=(\S+)/.exec(printed)![1],
+    log: () => log,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
