@@ -4,7 +4,7 @@ PYTHON      := /usr/bin/python3
 BASE_IMAGE  := strata-base:bookworm
 NODE_TEST   := node --test --test-reporter=spec
 
-.PHONY: setup packages docker base-image node demo test test-unit test-python test-e2e clean-cache
+.PHONY: setup packages docker base-image node demo test test-unit test-python test-e2e clean-cache bench
 
 setup: packages docker base-image node
 
@@ -38,3 +38,7 @@ test-e2e: setup
 # Removes every cache entry (images tagged strata-cache:*); final images stay.
 clean-cache:
 	@docker images --format '{{.Repository}}:{{.Tag}}' | grep '^strata-cache:' | xargs -r docker rmi >/dev/null
+
+# The benchmark: ratios against stock Ansible, --list-tasks and docker build (BENCH_ROUNDS=3).
+bench: setup
+	node dist/bench/bench.js

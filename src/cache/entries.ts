@@ -113,12 +113,16 @@ export async function lookupEntry(docker: Dockerode, fingerprint: string, parent
     if (isNotFound(err)) return undefined;
     throw err;
   }
-  const labels = info.Config?.Labels ?? {};
+  return hitFromLabels(info.Id, info.Config?.Labels ?? {}, fingerprint, parent);
+}
+
+/** The hit an image's labels make for `fingerprint` after `parent`, if they make one. */
+export function hitFromLabels(imageId: string, labels: Record<string, string>, fingerprint: string, parent: string): Hit | undefined {
   if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
   if (labels[LABEL.kind] !== 'layer') return undefined;
   const result = loadValue(labels[LABEL.result]);
   if (typeof result !== 'object' || result === null) return undefined;
-  return { entry: entryFromLabels(info.Id, labels), result: result as PlainMap };
+  return { entry: entryFromLabels(imageId, labels), result: result as PlainMap };
 }
 
 /**

@@ -4,7 +4,8 @@
 // chain's tip; each commit becomes the next tip.
 
 import type Dockerode from 'dockerode';
-import { entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
+import { entryLabels, finalImageLabels, recordEntry } from '../cache/entries';
+import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
 import { BuildContainer, removeContainer, SCRATCH_DIR, startBuildContainer } from '../docker/containers';
@@ -52,6 +53,7 @@ export interface HostChainOptions {
   base: BaseImage;
   config: ImageConfig;
   tags: string[];
+  index: HostIndex;
   log: Logger;
 }
 
@@ -83,7 +85,7 @@ export class HostChain {
     const reusable = this.reusable && req.cacheable;
     const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable });
     if (req.lookup && reusable) {
-      const hit = await lookupEntry(this.opts.docker, fp, this.tip.fingerprint);
+      const hit = await this.opts.index.lookup(fp, this.tip.fingerprint);
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId });
         this.inBackground(recordEntry(this.opts.docker, hit.entry.imageId, fp), 'could not mark a cache entry used');

@@ -16,6 +16,7 @@ import {
   Request,
   StrataError,
 } from '../protocol/frames';
+import { HostIndex } from '../cache/host-index';
 import { HostChain } from './host-chain';
 import { Logger } from './log';
 import { ENGINE_VERSION } from './version';
@@ -77,7 +78,8 @@ export class Session {
     const existing = this.hosts.get(req.host);
     if (existing) return { base_id: existing.baseId };
     const base = await resolveBaseImage(this.docker, req.host, req.base);
-    this.hosts.set(req.host, new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, log: this.log }));
+    const index = await dockerCall('reading the cache', () => HostIndex.load(this.docker, req.host));
+    this.hosts.set(req.host, new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, index, log: this.log }));
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };
   }

@@ -1,0 +1,269 @@
+// `make bench`: the same 20-task build done every way a user could do it, on
+// this machine, in one run, several rounds; prints median ratios as a markdown
+// table and writes bench/results.md and bench/results.svg.
+//
+//   stock   ansible-playbook (linear) into one plain container, then one docker commit
+//   cold    strata, empty cache          warm   strata, nothing changed
+//   edit    strata, the last copied file changed
+//   floor   ansible-playbook --list-tasks (Ansible's own start-up)
+//   docker  the same steps as a Dockerfile: cold (--no-cache), warm, edit
+//
+// Then the engine alone: cache lookups per second with 10,000 entries for a
+// host, and the engine's peak resident memory during a 150-task build.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Dockerode from 'dockerode';
+import { stringify } from 'yaml';
+import { CACHE_REPO, entryLabels } from '../src/cache/entries';
+import { HostIndex } from '../src/cache/host-index';
+import { PACKAGE_ROOT } from '../src/engine/version';
+
+const ROOT = PACKAGE_ROOT;
+const STRATA = join(ROOT, 'bin', 'strata.js');
+const BASE = 'strata-base:bookworm';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const docker = new Dockerode();
+
+interface Round {
+  stock: number;
+  cold: number;
+  warm: number;
+  edit: number;
+  editTask: number;
+  floor: number;
+  dockerCold: number;
+  dockerWarm: number;
+  dockerEdit: number;
+  strataBytes: number;
+  dockerBytes: number;
+}
+
+function seconds(run: () => void): number {
+  const start = process.hrtime.bigint();
+  run();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function sh(command: string, cwd: string, env: Record<string, string> = {}): string {
+  const result = spawnSync('bash', ['-c', command], { cwd, encoding: 'utf8', env: { ...process.env, ANSIBLE_NOCOLOR: '1', ...env }, maxBuffer: 64 << 20 });
+  if (result.status !== 0) throw new Error(`${command} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+const STRATA_ENV = `eval "$(node ${STRATA} env)" &&`;
+
+function inventory(dir: string, host: string, vars: Record<string, unknown>): void {
+  writeFileSync(join(dir, 'inventory.yml'), stringify({ all: { hosts: { [host]: vars } } }));
+}
+
+/** Bytes of an image's layers above the base image's. */
+async function bytesAboveBase(image: string): Promise<number> {
+  const [info, base] = await Promise.all([docker.getImage(image).inspect(), docker.getImage(BASE).inspect()]);
+  return info.Size - base.Size;
+}
+
+async function round(n: number): Promise<Round> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'strata-bench-')), 'playbook');
+  cpSync(join(ROOT, 'bench', 'playbook'), dir, { recursive: true });
+  const host = `bench-${randomBytes(3).toString('hex')}`;
+  const tag = `strata-bench/${host}:latest`;
+
+  // stock: a plain container, linear, one commit at the end
+  const container = `strata-bench-stock-${host}`;
+  sh(`docker run -d --name ${container} ${BASE} sleep infinity`, dir);
+  inventory(dir, host, { ansible_connection: 'community.docker.docker', ansible_host: container, ansible_python_interpreter: '/usr/bin/python3', ansible_pipelining: true });
+  const stock = seconds(() => {
+    sh('ANSIBLE_STRATEGY=linear ansible-playbook -i inventory.yml site.yml', dir);
+    sh(`docker commit ${container} strata-bench/stock-${host}`, dir);
+  });
+  sh(`docker rm -f ${container} && docker rmi strata-bench/stock-${host}`, dir);
+
+  inventory(dir, host, { strata_from: BASE, strata_image: tag });
+  const floor = seconds(() => sh(`${STRATA_ENV} ansible-playbook -i inventory.yml site.yml --list-tasks`, dir));
+  const cold = seconds(() => sh(`${STRATA_ENV} ansible-playbook -i inventory.yml site.yml`, dir));
+  const warm = seconds(() => sh(`${STRATA_ENV} ansible-playbook -i inventory.yml site.yml`, dir));
+  writeFileSync(join(dir, 'files', 'app.txt'), `version ${n} ${host}\n`);
+  let editOut = '';
+  const edit = seconds(() => (editOut = sh(`${STRATA_ENV} ansible-playbook -i inventory.yml site.yml`, dir)));
+  const editTask = Number(/strata: \[[^\]]+\] built, [^(]*\(([\d.]+)s\)/.exec(editOut)?.[1] ?? 0);
+  const strataBytes = await bytesAboveBase(tag);
+
+  writeFileSync(join(dir, 'files', 'app.txt'), 'version 0\n');
+  const dockerTag = `strata-bench/docker-${host}`;
+  const build = (extra: string) => sh(`DOCKER_BUILDKIT=0 docker build -q ${extra} -t ${dockerTag} .`, dir);
+  const dockerCold = seconds(() => build('--no-cache'));
+  const dockerWarm = seconds(() => build(''));
+  writeFileSync(join(dir, 'files', 'app.txt'), `version ${n} ${host}\n`);
+  const dockerEdit = seconds(() => build(''));
+  const dockerBytes = await bytesAboveBase(dockerTag);
+
+  sh(`docker rmi ${dockerTag} ${tag} >/dev/null; node ${STRATA} prune --all --host ${host} >/dev/null; docker image prune -f >/dev/null`, dir);
+  rmSync(join(dir, '..'), { recursive: true, force: true });
+  return { stock, cold, warm, edit, editTask, floor, dockerCold, dockerWarm, dockerEdit, strataBytes, dockerBytes };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** 10,000 cache entries for one host, made with one `docker load` of image configs over the base's layer. */
+async function populate(host: string, count: number): Promise<string[]> {
+  const base = await docker.getImage(BASE).inspect();
+  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-load-'));
+  const manifest = [];
+  const fingerprints: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const fingerprint = randomBytes(32).toString('hex');
+    fingerprints.push(fingerprint);
+    const labels = entryLabels({
+      fingerprint,
+      parent: i ? fingerprints[i - 1] : base.Id,
+      host,
+      position: i,
+      task: `command echo ${i}`,
+      result: { changed: true, rc: 0, stdout: String(i) },
+      inputs: { action: 'ansible.builtin.command', args: { _raw_params: `echo ${i}` } },
+      secret: false,
+      build: 'bench',
+      seconds: 1,
+    });
+    const config = { architecture: base.Architecture, os: base.Os, config: { Labels: labels }, rootfs: { type: 'layers', diff_ids: base.RootFS.Layers } };
+    writeFileSync(join(dir, `${i}.json`), JSON.stringify(config));
+    manifest.push({ Config: `${i}.json`, RepoTags: [`${CACHE_REPO}:${fingerprint}`], Layers: (base.RootFS.Layers ?? []).map((_, l) => `base${l}/layer.tar`) });
+  }
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  execFileSync('bash', ['-c', `tar -C ${dir} -cf - . | docker load -q >/dev/null`]);
+  rmSync(dir, { recursive: true, force: true });
+  return fingerprints;
+}
+
+async function lookupsPerSecond(): Promise<{ loadMs: number; perLookupMs: number; perSecond: number; entries: number }> {
+  const host = `bench-index-${randomBytes(3).toString('hex')}`;
+  const fingerprints = await populate(host, 10_000);
+  try {
+    const start = process.hrtime.bigint();
+    const index = await HostIndex.load(docker, host);
+    const loadMs = Number(process.hrtime.bigint() - start) / 1e6;
+    const lookups = 20_000;
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < lookups; i++) {
+      const at = i % fingerprints.length;
+      const hit = await index.lookup(fingerprints[at], at ? fingerprints[at - 1] : (await docker.getImage(BASE).inspect()).Id);
+      if (!hit) throw new Error(`entry ${at} did not hit`);
+    }
+    const perLookupMs = Number(process.hrtime.bigint() - t) / 1e6 / lookups;
+    return { loadMs, perLookupMs, perSecond: 1000 / perLookupMs, entries: index.size };
+  } finally {
+    sh(`node ${STRATA} prune --all --host ${host} >/dev/null`, ROOT);
+  }
+}
+
+/** Peak resident memory of the private engine during a 150-task build, sampled every 100 ms. */
+async function engineMemory(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-mem-'));
+  const host = `bench-mem-${randomBytes(3).toString('hex')}`;
+  const tasks = Array.from({ length: 150 }, (_, i) => `    - copy: {content: "${i}\\n", dest: /chain-${i}}\n`).join('');
+  writeFileSync(join(dir, 'site.yml'), `- hosts: all\n  gather_facts: false\n  tasks:\n${tasks}`);
+  inventory(dir, host, { strata_from: BASE });
+  const build = spawn('bash', ['-c', `${STRATA_ENV} ansible-playbook -i inventory.yml site.yml >/dev/null`], { cwd: dir });
+  let peak = 0;
+  const sample = setInterval(() => {
+    const pids = spawnSync('pgrep', ['-f', 'strata.js serve --private'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    for (const pid of pids) {
+      try {
+        const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (rss) peak = Math.max(peak, Number(rss[1]) * 1024);
+      } catch {
+        // the engine just exited
+      }
+    }
+  }, 100);
+  await new Promise((resolve) => build.once('exit', resolve));
+  clearInterval(sample);
+  sh(`node ${STRATA} prune --all --host ${host} >/dev/null`, ROOT);
+  rmSync(dir, { recursive: true, force: true });
+  return peak;
+}
+
+const fmt = (x: number, digits = 2) => x.toFixed(digits);
+
+function chart(rows: [string, number, number][]): string {
+  // Horizontal bars, one per ratio, with its target marked.
+  const width = 640;
+  const barArea = 360;
+  const max = Math.max(...rows.flatMap(([, value, target]) => [value, target])) * 1.1;
+  const lines = rows.map(([label, value, target], i) => {
+    const y = 40 + i * 34;
+    const w = (value / max) * barArea;
+    const t = 230 + (target / max) * barArea;
+    const good = value <= target;
+    return [
+      `<text x="10" y="${y + 15}" font-size="13">${label}</text>`,
+      `<rect x="230" y="${y}" width="${w.toFixed(1)}" height="20" fill="${good ? '#2e7d32' : '#c62828'}"/>`,
+      `<text x="${(236 + w).toFixed(1)}" y="${y + 15}" font-size="12">${fmt(value)}</text>`,
+      `<line x1="${t.toFixed(1)}" x2="${t.toFixed(1)}" y1="${y - 3}" y2="${y + 23}" stroke="#333" stroke-dasharray="3,2"/>`,
+    ].join('');
+  });
+  const height = 60 + rows.length * 34;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<text x="10" y="22" font-size="15" font-weight="bold">strata benchmark: median ratios (dashed line: target)</text>
+${lines.join('\n')}
+</svg>
+`;
+}
+
+async function main(): Promise<void> {
+  const rounds: Round[] = [];
+  for (let n = 1; n <= ROUNDS; n++) {
+    process.stderr.write(`round ${n} of ${ROUNDS}...\n`);
+    rounds.push(await round(n));
+  }
+  const m = (pick: (r: Round) => number) => median(rounds.map(pick));
+  process.stderr.write('engine alone: 10,000 entries...\n');
+  const lookup = await lookupsPerSecond();
+  process.stderr.write('engine alone: memory during a 150-task build...\n');
+  const memory = await engineMemory();
+
+  const ratios: [string, number, number][] = [
+    ['warm / floor', m((r) => r.warm / r.floor), 1.5],
+    ['cold / stock', m((r) => r.cold / r.stock), 1.2],
+    ['(edit - changed task) / floor', m((r) => (r.edit - r.editTask) / r.floor), 1.5],
+    ['strata bytes / Dockerfile bytes', m((r) => r.strataBytes / r.dockerBytes), 1.1],
+  ];
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Docker ${execFileSync('docker', ['version', '-f', '{{.Server.Version}}']).toString().trim()}, ${new Date().toISOString().slice(0, 10)}`;
+  const table = [
+    `Machine: ${machine}. ${ROUNDS} rounds; medians.`,
+    '',
+    '| what | seconds |',
+    '|---|---|',
+    `| floor: \`ansible-playbook --list-tasks\` | ${fmt(m((r) => r.floor))} |`,
+    `| stock: linear into a plain container + one \`docker commit\` | ${fmt(m((r) => r.stock))} |`,
+    `| strata cold (empty cache) | ${fmt(m((r) => r.cold))} |`,
+    `| strata warm (nothing changed) | ${fmt(m((r) => r.warm))} |`,
+    `| strata edit (last copied file changed) | ${fmt(m((r) => r.edit))} (of which the changed task ${fmt(m((r) => r.editTask))}) |`,
+    `| Dockerfile cold / warm / edit | ${fmt(m((r) => r.dockerCold))} / ${fmt(m((r) => r.dockerWarm))} / ${fmt(m((r) => r.dockerEdit))} |`,
+    '',
+    '| ratio | median | target | met |',
+    '|---|---|---|---|',
+    ...ratios.map(([label, value, target]) => `| ${label} | ${fmt(value)} | ≤ ${target} | ${value <= target ? 'yes' : 'no'} |`),
+    `| edit / floor | ${fmt(m((r) => r.edit / r.floor))} | ≤ 1.5 + changed task / floor = ${fmt(1.5 + m((r) => r.editTask / r.floor))} | ${m((r) => r.edit / r.floor) <= 1.5 + m((r) => r.editTask / r.floor) ? 'yes' : 'no'} |`,
+    `| engine lookup, ${lookup.entries} entries for the host | ${fmt(lookup.perLookupMs, 4)} ms (${Math.round(lookup.perSecond)}/s; index loaded in ${fmt(lookup.loadMs, 0)} ms) | < 1 ms | ${lookup.perLookupMs < 1 ? 'yes' : 'no'} |`,
+    `| engine peak memory, 150-task build | ${fmt(memory / 2 ** 20, 0)} MB | < 150 MB | ${memory < 150 * 2 ** 20 ? 'yes' : 'no'} |`,
+    '',
+  ].join('\n');
+  process.stdout.write(table);
+  mkdirSync(join(ROOT, 'bench'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results.md'), table);
+  writeFileSync(join(ROOT, 'bench', 'results.svg'), chart(ratios));
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.message}\n`);
+  process.exitCode = 1;
+});
