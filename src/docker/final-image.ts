@@ -1,9 +1,9 @@
 // The image a user gets: the last layer of the host's chain with the host's
-// `strata_config` applied, tagged with `strata_image`. It is built as a
-// metadata-only `docker build` (FROM the chain's tip, then config
-// instructions), which adds no layer and starts no container, and it is
-// tagged only once it exists, so a failure never moves a tag.
+// `strata_config` applied, tagged with `strata_image`. It adds no layer and
+// starts no container, and it is tagged only once it exists, so a failure
+// never moves a tag. A rebuild that changed nothing keeps the same image.
 
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,13 +74,71 @@ function splitTag(tag: string): { repo: string; tag: string } {
   return { repo: tag, tag: 'latest' };
 }
 
+/** The run config the final image gets: strata_config over the base image's command. */
+interface FinalConfig {
+  cmd: string[] | null;
+  entrypoint: string[] | null;
+  config: ImageConfig;
+  labels: Record<string, string>;
+}
+
+/**
+ * Writes the config with one `docker commit` of a container that is created
+ * from the chain's tip and never started: no layer, no builder. A container's
+ * empty command is filled in from its image, though, so an image with neither
+ * command nor entrypoint is left to the builder.
+ */
+async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig): Promise<string> {
+  const config = {
+    Cmd: final.cmd ?? undefined,
+    Entrypoint: final.entrypoint ?? [],
+    Env: Object.entries(final.config.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    User: final.config.user,
+    WorkingDir: final.config.workdir,
+    ExposedPorts: Object.fromEntries((final.config.ports ?? []).map((p) => [p, {}])),
+    Volumes: Object.fromEntries((final.config.volumes ?? []).map((v) => [v, {}])),
+    StopSignal: final.config.stop_signal,
+    Labels: final.labels,
+  };
+  const container = await docker.createContainer({ Image: fromId, ...config });
+  try {
+    const { Id } = await container.commit({ pause: false, ...config });
+    return Id;
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Whether `image` already is the final image `key` describes, on top of `fromId`. */
+async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string): Promise<string | undefined> {
+  try {
+    const [current, tip] = await Promise.all([docker.getImage(image).inspect(), docker.getImage(fromId).inspect()]);
+    const sameLayers = JSON.stringify(current.RootFS.Layers) === JSON.stringify(tip.RootFS.Layers);
+    return current.Config?.Labels?.[FINAL_LABEL] === key && sameLayers ? current.Id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names what a final image is made of, so a rebuild that changed nothing keeps the same image. */
+const FINAL_LABEL = 'strata.final';
+
 export async function buildFinalImage(
   docker: Dockerode,
   opts: { fromId: string; config: ImageConfig; base: BaseCommand; labels: Record<string, string>; tags: string[] },
 ): Promise<string> {
-  const dockerfile = finalDockerfile(opts.fromId, opts.config, opts.base);
-  const labels = { ...(opts.config.labels ?? {}), ...opts.labels };
-  const imageId = await dockerCall('applying strata_config', () => buildFromDockerfile(docker, dockerfile, labels));
+  const cmd = opts.config.cmd ?? opts.base.cmd;
+  const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
+  const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels])).digest('hex');
+  const labels = { ...(opts.config.labels ?? {}), ...opts.labels, [FINAL_LABEL]: key };
+  let imageId = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromId) : undefined;
+  if (!imageId) {
+    imageId = await dockerCall('applying strata_config', () =>
+      cmd?.length || entrypoint?.length
+        ? commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels })
+        : buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels),
+    );
+  }
   for (const tag of opts.tags) {
     await dockerCall(`tagging ${tag}`, () => docker.getImage(imageId).tag(splitTag(tag)));
   }

@@ -3,6 +3,7 @@
 // image config, --limit.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -109,6 +110,27 @@ describe('image config', () => {
     assert.ok(!image.Config.Env?.includes('STAGE=one'));
     assert.deepEqual(await layers(tagOf(hosts[0])), layersBefore);
     assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/one']), 'one\n');
+  });
+});
+
+describe('the final image\'s command', () => {
+  it('falls back to the base image\'s, including no command at all', async () => {
+    const built = spawnSync('docker', ['build', '-q', '-t', 'strata-e2e/no-cmd:latest', '-'], {
+      input: `FROM ${BASE_IMAGE}\nCMD []\n`,
+      encoding: 'utf8',
+    });
+    assert.equal(built.status, 0, built.stderr);
+    try {
+      const { dir, hosts, tagOf } = project('test/fixtures/small', { withcmd: {}, nocmd: { strata_from: 'strata-e2e/no-cmd:latest' } });
+      ok(playbook(dir));
+      const withCmd = await inspect(tagOf(hosts[0]));
+      assert.deepEqual(withCmd.Config.Cmd, ['bash']);
+      const noCmd = await inspect(tagOf(hosts[1]));
+      assert.ok(!noCmd.Config.Cmd?.length && !noCmd.Config.Entrypoint?.length, JSON.stringify(noCmd.Config));
+      assert.equal(runInImage(tagOf(hosts[1]), ['cat', '/one']), 'one\n');
+    } finally {
+      spawnSync('docker', ['rmi', '-f', 'strata-e2e/no-cmd:latest']);
+    }
   });
 });
 
