@@ -16,7 +16,7 @@ from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
 from . import protocol, report
-from .engine import EngineError, connect
+from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
 from .replay import stored_form
 from .settings import Settings
@@ -91,11 +91,17 @@ class Build:
     _current = None
 
     @classmethod
-    def for_tqm(cls, tqm):
+    def prestart(cls):
+        """Makes the run's build (and so starts its engine) before the first play."""
         if cls._current is None:
             cls._current = cls()
-        cls._current._listen_to(tqm)
         return cls._current
+
+    @classmethod
+    def for_tqm(cls, tqm):
+        build = cls.prestart()
+        build._listen_to(tqm)
+        return build
 
     def __init__(self):
         self.settings = Settings()
@@ -109,7 +115,7 @@ class Build:
         self.hosts = {}
         self._pending = {}
         self._client = None
-        self._private = None
+        self._private = None if self.settings.engine else PrivateEngine(self.settings.node)
         self._started = time.monotonic()
         self._listening_to = None
         atexit.register(self.close)
@@ -122,7 +128,7 @@ class Build:
     @property
     def client(self):
         if self._client is None:
-            self._client, self._private = connect(self.settings)
+            self._client = connect(self.settings, self._private)
         return self._client
 
     # -- before a task runs -------------------------------------------------
@@ -267,11 +273,13 @@ class Build:
 
     def close(self):
         report.status.stop()
-        if self._client is not None:
+        connected = self._client is not None
+        if connected:
             self._client.close()
             self._client = None
         if self._private is not None:
-            self._private.wait()
+            # A private engine exits by itself once its build's connection closes.
+            self._private.wait() if connected else self._private.stop()
             self._private = None
 
 

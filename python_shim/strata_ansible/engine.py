@@ -91,7 +91,9 @@ def _connect(address, token):
 class PrivateEngine:
     """An engine started for this run alone. It lives in its own session, so a
     Ctrl-C aimed at ansible-playbook does not kill it before it has removed
-    its containers; it exits by itself once this run's connection closes."""
+    its containers; it exits by itself once this run's connection closes.
+    It is started as early as the run allows and waited for only when the
+    first image task needs it, so its start-up overlaps Ansible's."""
 
     def __init__(self, node):
         self._dir = tempfile.mkdtemp(prefix='strata-')
@@ -105,7 +107,13 @@ class PrivateEngine:
         except OSError as e:
             raise EngineError('cannot start the engine with %s %s (%s): install Node 20 and run `make setup` '
                               '(or `npm ci && npm run build`) in %s' % (node, ENGINE_SCRIPT, e, PACKAGE_ROOT))
-        self.address = self._read_address()
+        self._address = None
+
+    @property
+    def address(self):
+        if self._address is None:
+            self._address = self._read_address()
+        return self._address
 
     def _read_address(self):
         line = self._proc.stdout.readline()
@@ -124,16 +132,16 @@ class PrivateEngine:
             self._proc.terminate()
         shutil.rmtree(self._dir, ignore_errors=True)
 
+    def stop(self):
+        """Stops an engine no build connected to (it waits for one otherwise)."""
+        self._proc.terminate()
+        self.wait()
 
-def connect(settings):
-    """A client for this run, and the private engine behind it (or None)."""
+
+def connect(settings, private):
+    """A client for this run: to the engine STRATA_ENGINE names, or else to `private`."""
     if settings.engine:
         if not settings.token:
             raise EngineError('STRATA_ENGINE is set but STRATA_TOKEN is not: set both from the lines `strata serve` printed')
-        return EngineClient(settings.engine, settings.token), None
-    private = PrivateEngine(settings.node)
-    try:
-        return EngineClient(private.address, private.token), private
-    except EngineError:
-        private.wait()
-        raise
+        return EngineClient(settings.engine, settings.token)
+    return EngineClient(private.address, private.token)

@@ -1,7 +1,8 @@
 // A host's cache entries, read from Docker once when the host opens, so that a
-// lookup during the build costs no Docker call. An entry made after that (by
-// this build, or by another build running beside it) is found by asking Docker
-// for its one tag, which a miss can afford: a task is about to run anyway.
+// lookup during the build costs no Docker call. Reading them takes a while
+// when Docker holds many images, so it happens in the background; until it is
+// done, and for an entry made after it (by this build, or by another build
+// running beside it), a lookup asks Docker for the one tag instead.
 
 import type Dockerode from 'dockerode';
 import { CACHE_REPO, Hit, hitFromLabels, LABEL, lookupEntry } from './entries';
@@ -12,29 +13,40 @@ interface Known {
 }
 
 export class HostIndex {
-  private constructor(
-    private readonly docker: Dockerode,
-    private readonly known: Map<string, Known>,
-  ) {}
+  private known: Map<string, Known> | undefined;
+  /** Settles when the entries have been read (or could not be). */
+  readonly ready: Promise<void>;
 
-  static async load(docker: Dockerode, host: string): Promise<HostIndex> {
-    const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });
-    const known = new Map<string, Known>();
-    for (const image of images) {
-      for (const tag of image.RepoTags ?? []) {
-        if (tag.startsWith(`${CACHE_REPO}:`)) known.set(tag.slice(CACHE_REPO.length + 1), { imageId: image.Id, labels: image.Labels ?? {} });
-      }
-    }
-    return new HostIndex(docker, known);
+  constructor(
+    private readonly docker: Dockerode,
+    host: string,
+  ) {
+    this.ready = readEntries(docker, host).then(
+      (known) => {
+        this.known = known;
+      },
+      () => undefined,
+    );
   }
 
   get size(): number {
-    return this.known.size;
+    return this.known?.size ?? 0;
   }
 
   async lookup(fingerprint: string, parent: string): Promise<Hit | undefined> {
-    const known = this.known.get(fingerprint);
+    const known = this.known?.get(fingerprint);
     if (known) return hitFromLabels(known.imageId, known.labels, fingerprint, parent);
     return lookupEntry(this.docker, fingerprint, parent);
   }
+}
+
+async function readEntries(docker: Dockerode, host: string): Promise<Map<string, Known>> {
+  const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });
+  const known = new Map<string, Known>();
+  for (const image of images) {
+    for (const tag of image.RepoTags ?? []) {
+      if (tag.startsWith(`${CACHE_REPO}:`)) known.set(tag.slice(CACHE_REPO.length + 1), { imageId: image.Id, labels: image.Labels ?? {} });
+    }
+  }
+  return known;
 }

@@ -2,10 +2,15 @@
 
 import { Command, Option } from 'commander';
 import { ENGINE_VERSION } from '../engine/version';
-import { explainCommand, historyCommand, lsCommand, pruneCommand } from './cache-commands';
-import { envCommand } from './env';
 import { ExitCode, userErrorFrom } from './errors';
-import { serveCommand } from './serve';
+
+// Each command's module is loaded only when that command runs: the engine
+// (`strata serve`) starts with every build, so what it loads is every build's cost.
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    await ((await load())[name] as (...a: unknown[]) => unknown)(...args);
+  };
+}
 
 function program(): Command {
   const cli = new Command('strata')
@@ -30,7 +35,7 @@ Examples:
   $ strata serve                       # loopback, random port; paste the export lines it prints
   $ strata serve --listen unix:/tmp/strata.sock --log-format json`,
     )
-    .action(serveCommand);
+    .action(lazy(() => import('./serve'), 'serveCommand'));
 
   cli
     .command('env')
@@ -42,7 +47,7 @@ Example:
   $ eval "$(npx strata env)"
   $ ansible-playbook -i inventory.yml site.yml`,
     )
-    .action(envCommand);
+    .action(lazy(() => import('./env'), 'envCommand'));
 
   cli
     .command('ls')
@@ -56,7 +61,7 @@ Examples:
   $ strata ls
   $ strata ls --host webapp --json`,
     )
-    .action(lsCommand);
+    .action(lazy(() => import('./cache-commands'), 'lsCommand'));
 
   cli
     .command('history')
@@ -69,7 +74,7 @@ Examples:
 Example:
   $ strata history strata-example/web:latest`,
     )
-    .action(historyCommand);
+    .action(lazy(() => import('./cache-commands'), 'historyCommand'));
 
   cli
     .command('explain')
@@ -83,7 +88,7 @@ Examples:
   $ strata explain webapp          # why the last build of webapp started building where it did
   $ strata explain 1a2b3c4d5e6f    # one entry, by fingerprint (from strata ls)`,
     )
-    .action(explainCommand);
+    .action(lazy(() => import('./cache-commands'), 'explainCommand'));
 
   cli
     .command('prune')
@@ -102,7 +107,7 @@ Examples:
   $ strata prune --keep-last 2
   $ strata prune --all --host webapp`,
     )
-    .action(pruneCommand);
+    .action(lazy(() => import('./cache-commands'), 'pruneCommand'));
 
   return cli;
 }

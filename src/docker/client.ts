@@ -1,6 +1,7 @@
 // One place that knows how to reach the Docker daemon and how to say so when
 // it cannot be reached.
 
+import './defer-modules';
 import Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 

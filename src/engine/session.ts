@@ -78,7 +78,7 @@ export class Session {
     const existing = this.hosts.get(req.host);
     if (existing) return { base_id: existing.baseId };
     const base = await resolveBaseImage(this.docker, req.host, req.base);
-    const index = await dockerCall('reading the cache', () => HostIndex.load(this.docker, req.host));
+    const index = new HostIndex(this.docker, req.host);
     this.hosts.set(req.host, new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, index, log: this.log }));
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };
