@@ -226,10 +226,12 @@ async function main(): Promise<void> {
     rounds.push(await round(n));
   }
   const m = (pick: (r: Round) => number) => median(rounds.map(pick));
-  process.stderr.write('engine alone: 10,000 entries...\n');
-  const lookup = await lookupsPerSecond();
-  process.stderr.write('engine alone: memory during a 150-task build...\n');
-  const memory = await engineMemory();
+  // BENCH_ENGINE=0 skips the engine-alone measurements (several minutes), for quick comparisons.
+  const engineToo = process.env.BENCH_ENGINE !== '0';
+  process.stderr.write(engineToo ? 'engine alone: 10,000 entries...\n' : '');
+  const lookup = engineToo ? await lookupsPerSecond() : { loadMs: NaN, perLookupMs: NaN, perSecond: NaN, entries: 0 };
+  process.stderr.write(engineToo ? 'engine alone: memory during a 150-task build...\n' : '');
+  const memory = engineToo ? await engineMemory() : NaN;
 
   const ratios: [string, number, number][] = [
     ['warm / floor', m((r) => r.warm / r.floor), 1.5],

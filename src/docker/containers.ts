@@ -53,11 +53,13 @@ function ownerOf(name: string): Owner | undefined {
 /**
  * Creates and starts a container from `imageId` that stays up doing nothing
  * (a shell waiting on an open stdin, which every image that can run Ansible
- * modules has), so Ansible can exec tasks into it.
+ * modules has), so Ansible can exec tasks into it. With `network`, it joins
+ * that container's network namespace (and host name) instead of getting its
+ * own, which makes starting it several times faster.
  */
 export async function startBuildContainer(
   docker: Dockerode,
-  opts: { imageId: string; host: string; build: string },
+  opts: { imageId: string; host: string; build: string; network?: string },
 ): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const container = await dockerCall(`creating build container ${name}`, () =>
@@ -67,8 +69,11 @@ export async function startBuildContainer(
       Entrypoint: [],
       Cmd: ['/bin/sh'],
       OpenStdin: true,
-      Hostname: safeName(opts.host),
-      HostConfig: { Tmpfs: { [SCRATCH_DIR]: 'rw,exec,mode=1777' } },
+      Hostname: opts.network ? undefined : safeName(opts.host),
+      HostConfig: {
+        Tmpfs: { [SCRATCH_DIR]: 'rw,exec,mode=1777' },
+        NetworkMode: opts.network ? `container:${opts.network}` : undefined,
+      },
     }),
   );
   try {

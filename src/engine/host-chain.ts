@@ -62,6 +62,14 @@ export class HostChain {
   private position = 0;
   private reusable = true;
   private worksite: Promise<Worksite> | undefined;
+  /**
+   * The host's first build container. It gets a network namespace (and host
+   * name) of its own and then stays up, after its work is committed, to hold
+   * them for every later build container of the host, which joins them: a
+   * container with a network of its own takes two or three times as long to
+   * start, and a host may start dozens.
+   */
+  private networkHolder: Promise<BuildContainer> | undefined;
   private running: RunningTask | undefined;
   /** Container removals running in the background; close() waits for them. */
   private readonly chores = new Set<Promise<void>>();
@@ -177,6 +185,9 @@ export class HostChain {
   async close(): Promise<void> {
     await this.dropWorksite();
     await Promise.all(this.chores);
+    const holder = await this.networkHolder?.catch(() => undefined);
+    this.networkHolder = undefined;
+    if (holder) await removeContainer(this.opts.docker, holder.id);
   }
 
   private advance(tip: Tip): void {
@@ -188,7 +199,7 @@ export class HostChain {
   private async worksiteAtTip(): Promise<Worksite> {
     const current = await this.worksite?.catch(() => undefined);
     if (current && current.holds === this.tip.fingerprint) return current;
-    if (current) this.removeInBackground(current.container);
+    if (current) this.retire(current.container);
     this.worksite = this.startWorksite();
     return this.worksite;
   }
@@ -200,8 +211,27 @@ export class HostChain {
       this.opts.log.info('flattening a long chain', { host: this.host, fingerprint: tip.fingerprint.slice(0, 12) });
       imageId = await flattenedImage(this.opts.docker, imageId, tip.fingerprint);
     }
-    const container = await startBuildContainer(this.opts.docker, { imageId, host: this.host, build: this.opts.build });
-    return { container, holds: tip.fingerprint };
+    return { container: await this.startContainer(imageId), holds: tip.fingerprint };
+  }
+
+  private startContainer(imageId: string): Promise<BuildContainer> {
+    const start = { imageId, host: this.host, build: this.opts.build };
+    if (!this.networkHolder) {
+      const first = startBuildContainer(this.opts.docker, start);
+      this.networkHolder = first.catch((err) => {
+        this.networkHolder = undefined;
+        throw err;
+      });
+      return first;
+    }
+    return this.networkHolder.then((holder) => startBuildContainer(this.opts.docker, { ...start, network: holder.id }));
+  }
+
+  /** Removes a build container that is done, unless it holds the host's network. */
+  private retire(container: BuildContainer): void {
+    const holder = (this.networkHolder ?? Promise.resolve(undefined)).catch(() => undefined);
+    const removal = holder.then((h) => (h?.id === container.id ? undefined : removeContainer(this.opts.docker, container.id)));
+    this.inBackground(removal, `could not remove build container ${container.name}`);
   }
 
   /** Swaps the used container for a fresh one at the tip, started in the background. */
@@ -210,17 +240,14 @@ export class HostChain {
     this.worksite = this.startWorksite();
     // A failed start surfaces when the next task awaits it, not here.
     this.worksite.catch(() => undefined);
-    void old?.then((w) => this.removeInBackground(w.container), () => undefined);
+    void old?.then((w) => this.retire(w.container), () => undefined);
   }
 
   private async dropWorksite(): Promise<void> {
     const site = await this.worksite?.catch(() => undefined);
     this.worksite = undefined;
-    if (site) await removeContainer(this.opts.docker, site.container.id);
-  }
-
-  private removeInBackground(container: BuildContainer): void {
-    this.inBackground(removeContainer(this.opts.docker, container.id), `could not remove build container ${container.name}`);
+    const holder = await this.networkHolder?.catch(() => undefined);
+    if (site && site.container.id !== holder?.id) await removeContainer(this.opts.docker, site.container.id);
   }
 
   /** Docker work nothing waits for, except close(). */
