@@ -9,7 +9,6 @@ import time
 
 from ansible import constants as C
 from ansible import context
-from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.template import Templar
 from ansible.utils.display import Display
@@ -278,8 +277,15 @@ class Build:
             self._client.close()
             self._client = None
         if self._private is not None:
-            # A private engine exits by itself once its build's connection closes.
-            self._private.wait() if connected else self._private.stop()
+            # A private engine exits by itself once its build's connection
+            # closes. Waiting for it matters only when it has containers to
+            # remove; a build that started none need not wait for its exit.
+            if not connected:
+                self._private.stop()
+            elif any(r.misses for r in self.hosts.values()):
+                self._private.wait()
+            else:
+                self._private.let_go()
             self._private = None
 
 

@@ -132,6 +132,11 @@ class PrivateEngine:
             self._proc.terminate()
         shutil.rmtree(self._dir, ignore_errors=True)
 
+    def let_go(self):
+        """Leaves the engine to exit by itself, which it does once its build's
+        connection has closed; only its socket's folder is removed now."""
+        shutil.rmtree(self._dir, ignore_errors=True)
+
     def stop(self):
         """Stops an engine no build connected to (it waits for one otherwise)."""
         self._proc.terminate()

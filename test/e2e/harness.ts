@@ -2,7 +2,7 @@
 // environment `strata env` prints, and looking at what Docker really holds.
 
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -27,9 +27,14 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
 
-/** A copy of a folder of the repository in a fresh temporary directory. */
+const temporaryDirs: string[] = [];
+process.once('exit', () => temporaryDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A copy of a folder of the repository in a fresh temporary directory, removed when the tests end. */
 export function copyProject(relative: string): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'strata-e2e-')), 'project');
+  const parent = mkdtempSync(join(tmpdir(), 'strata-e2e-'));
+  temporaryDirs.push(parent);
+  const dir = join(parent, 'project');
   cpSync(join(ROOT, relative), dir, { recursive: true });
   return dir;
 }

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 
 // A key file of our own, made before the module reads the environment.
 process.env.XDG_DATA_HOME = mkdtempSync(join(tmpdir(), 'strata-key-'));
 delete process.env.STRATA_SECRET;
 
 import { loadValue, secretKeyPath, storeValue } from '../../src/cache/stored-value';
+
+after(() => rmSync(process.env.XDG_DATA_HOME!, { recursive: true, force: true }));
 
 const result = { changed: true, stdout: 'the password is hunter2', results: [{ item: 1 }] };
 
