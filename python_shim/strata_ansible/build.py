@@ -173,7 +173,8 @@ class Build:
             tags = templar.template(task_vars.get('strata_image') or [])
             tags = [tags] if isinstance(tags, str) else list(tags)
             config = to_plain(templar.template(task_vars.get('strata_config')))
-            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config))
+            push = boolean(templar.template(task_vars.get('strata_push', False)), strict=False)
+            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push))
             record = self.hosts[host] = HostRecord(host)
         return record
 
@@ -254,6 +255,10 @@ class Build:
                     continue
                 reply = self.client.request(protocol.finish_host(record.name))
                 report.tagged(record.name, reply['image'], reply['tags'])
+                for tag in reply['pushed']:
+                    report.pushed(record.name, tag)
+                for warning in reply['warnings']:
+                    display.warning('strata: %s: %s' % (record.name, warning))
         except EngineError as e:
             display.error(str(e), wrap_text=False)
             # Raised through the callback machinery on purpose: a build whose

@@ -119,6 +119,10 @@ def tagged(host, image, tags):
                     color=C.COLOR_OK)
 
 
+def pushed(host, tag):
+    display.display('strata: %s: pushed %s' % (host, tag), color=C.COLOR_OK)
+
+
 def not_tagged(host):
     display.display('strata: %s: failed, so no image was tagged (earlier tags are unchanged)' % host, color=C.COLOR_ERROR)
 

@@ -4,7 +4,8 @@
 // chain's tip; each commit becomes the next tip.
 
 import type Dockerode from 'dockerode';
-import { entryLabels, finalImageLabels, recordEntry } from '../cache/entries';
+import { entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
+import { pushTags, RemoteCache } from '../cache/remote';
 import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
@@ -53,7 +54,11 @@ export interface HostChainOptions {
   base: BaseImage;
   config: ImageConfig;
   tags: string[];
+  /** Push the final image's tags (strata_push). */
+  push: boolean;
   index: HostIndex;
+  /** The registry cache, when STRATA_CACHE_REPO names one. */
+  remote?: RemoteCache;
   log: Logger;
 }
 
@@ -71,6 +76,11 @@ export class HostChain {
    */
   private networkHolder: Promise<BuildContainer> | undefined;
   private running: RunningTask | undefined;
+  /** Pushes of this host's new entries to the registry cache, in order. */
+  private pushes: Promise<void> = Promise.resolve();
+  private readonly pushFailures: string[] = [];
+  /** After one fingerprint the registry lacks, so do all later ones of this chain. */
+  private askRemote = true;
   /** Container removals running in the background; close() waits for them. */
   private readonly chores = new Set<Promise<void>>();
 
@@ -93,7 +103,7 @@ export class HostChain {
     const reusable = this.reusable && req.cacheable;
     const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable });
     if (req.lookup && reusable) {
-      const hit = await this.opts.index.lookup(fp, this.tip.fingerprint);
+      const hit = (await this.opts.index.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId });
         this.inBackground(recordEntry(this.opts.docker, hit.entry.imageId, fp), 'could not mark a cache entry used');
@@ -143,7 +153,10 @@ export class HostChain {
         labels,
         comment: `strata: ${this.host}: ${task.label}`,
       });
-      if (task.reusable) await recordEntry(this.opts.docker, committed.imageId, task.fingerprint);
+      if (task.reusable) {
+        await recordEntry(this.opts.docker, committed.imageId, task.fingerprint);
+        this.pushInBackground(committed.imageId, task.fingerprint);
+      }
     } catch (err) {
       await this.dropWorksite();
       throw err;
@@ -170,6 +183,8 @@ export class HostChain {
   async finish(): Promise<FinishHostReply> {
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
     await this.dropWorksite();
+    // A cache that failed to reach the registry is still a good local cache: say so, go on.
+    await this.pushes;
     const image = await buildFinalImage(this.opts.docker, {
       fromId: this.tip.imageId,
       config: this.opts.config,
@@ -178,13 +193,36 @@ export class HostChain {
       tags: this.opts.tags,
     });
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
-    return { image, tags: this.opts.tags };
+    if (this.opts.push) await pushTags(this.opts.docker, this.opts.tags);
+    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [], warnings: [...this.pushFailures] };
+  }
+
+  /** The entry for `fingerprint` from the registry cache, if it has one. */
+  private async fetchRemote(fingerprint: string) {
+    if (!this.opts.remote || !this.askRemote) return undefined;
+    if (await this.opts.remote.fetch(fingerprint)) {
+      this.opts.log.info('pulled from the registry cache', { host: this.host, fingerprint: fingerprint.slice(0, 12) });
+      return lookupEntry(this.opts.docker, fingerprint, this.tip.fingerprint);
+    }
+    this.askRemote = false;
+    return undefined;
+  }
+
+  private pushInBackground(imageId: string, fingerprint: string): void {
+    const remote = this.opts.remote;
+    if (!remote) return;
+    this.pushes = this.pushes.then(() =>
+      remote.push(imageId, fingerprint).catch((err: Error) => {
+        this.pushFailures.push(err.message);
+        this.opts.log.warn('push failed', { host: this.host, error: err.message });
+      }),
+    );
   }
 
   /** Removes this host's build containers, including any still being started or removed. */
   async close(): Promise<void> {
     await this.dropWorksite();
-    await Promise.all(this.chores);
+    await Promise.all([...this.chores, this.pushes]);
     const holder = await this.networkHolder?.catch(() => undefined);
     this.networkHolder = undefined;
     if (holder) await removeContainer(this.opts.docker, holder.id);

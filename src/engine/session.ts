@@ -17,6 +17,7 @@ import {
   StrataError,
 } from '../protocol/frames';
 import { HostIndex } from '../cache/host-index';
+import { RemoteCache } from '../cache/remote';
 import { HostChain } from './host-chain';
 import { Logger } from './log';
 import { ENGINE_VERSION } from './version';
@@ -79,7 +80,11 @@ export class Session {
     if (existing) return { base_id: existing.baseId };
     const base = await resolveBaseImage(this.docker, req.host, req.base);
     const index = new HostIndex(this.docker, req.host);
-    this.hosts.set(req.host, new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, index, log: this.log }));
+    const remote = RemoteCache.fromEnvironment(this.docker);
+    this.hosts.set(
+      req.host,
+      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, index, remote, log: this.log }),
+    );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };
   }

@@ -24,6 +24,8 @@ export interface OpenHostRequest {
   tags: string[];
   /** The host's `strata_config` as the inventory gave it; the engine checks its shape. */
   config: Plain;
+  /** strata_push: push the final image's tags. */
+  push: boolean;
 }
 
 export interface TaskRequest {
@@ -81,6 +83,10 @@ export interface TaskDoneReply {
 export interface FinishHostReply {
   image: string;
   tags: string[];
+  /** Tags pushed to their registries (strata_push). */
+  pushed: string[];
+  /** Things that went wrong without failing the build, e.g. cache entries the registry did not take. */
+  warnings: string[];
 }
 
 export type ErrorCode =

@@ -1,0 +1,90 @@
+// Sharing the cache through a registry (STRATA_CACHE_REPO=host:port/name), the
+// way `docker buildx --cache-to/--cache-from type=registry` does: every entry
+// a build commits is pushed as <repo>:<fingerprint> (labels, and so the stored
+// result, travel with it), and a fingerprint missing here is pulled from there
+// before the task runs. Docker moves only the layers the other side lacks.
+
+import type Dockerode from 'dockerode';
+import { StrataError } from '../protocol/frames';
+import { dockerMessage } from '../docker/client';
+import { checkImageTags } from '../docker/image-config';
+import { CACHE_REPO } from './entries';
+
+// Docker wants an X-Registry-Auth header on every push; an empty one pushes
+// with the credentials `docker login` stored, or none.
+const ANONYMOUS = { authconfig: {} };
+
+interface Progress {
+  error?: string;
+}
+
+function follow(docker: Dockerode, stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: Progress[]) => {
+      const failure = err?.message ?? out.find((m) => m.error)?.error;
+      return failure ? reject(new Error(failure)) : resolve();
+    }),
+  );
+}
+
+export class RemoteCache {
+  constructor(
+    private readonly docker: Dockerode,
+    readonly repo: string,
+  ) {}
+
+  /** The remote cache STRATA_CACHE_REPO names, if any; `bad_config` when it is no repository name. */
+  static fromEnvironment(docker: Dockerode): RemoteCache | undefined {
+    const repo = process.env.STRATA_CACHE_REPO;
+    if (!repo) return undefined;
+    if (repo.includes('@') || repo.slice(repo.lastIndexOf('/') + 1).includes(':')) {
+      throw new StrataError('bad_config', `STRATA_CACHE_REPO=${repo} must be a repository without a tag, like localhost:5000/strata-cache`);
+    }
+    checkImageTags('(STRATA_CACHE_REPO)', [repo]);
+    return new RemoteCache(docker, repo);
+  }
+
+  private ref(fingerprint: string): string {
+    return `${this.repo}:${fingerprint}`;
+  }
+
+  /**
+   * Pulls the entry for `fingerprint` and tags it as a local entry. False
+   * when the registry does not have it, or cannot be reached: either way the
+   * task runs here.
+   */
+  async fetch(fingerprint: string): Promise<boolean> {
+    try {
+      await follow(this.docker, await this.docker.pull(this.ref(fingerprint)));
+    } catch {
+      return false;
+    }
+    await this.docker.getImage(this.ref(fingerprint)).tag({ repo: CACHE_REPO, tag: fingerprint });
+    await this.docker.getImage(this.ref(fingerprint)).remove().catch(() => undefined);
+    return true;
+  }
+
+  /** Pushes an entry; rejects with a sentence saying why it could not. */
+  async push(imageId: string, fingerprint: string): Promise<void> {
+    const ref = this.ref(fingerprint);
+    await this.docker.getImage(imageId).tag({ repo: this.repo, tag: fingerprint });
+    try {
+      await follow(this.docker, await this.docker.getImage(ref).push(ANONYMOUS));
+    } catch (err) {
+      throw new Error(`could not push cache entry ${fingerprint.slice(0, 12)} to ${this.repo}: ${dockerMessage(err)}`);
+    } finally {
+      await this.docker.getImage(ref).remove().catch(() => undefined);
+    }
+  }
+}
+
+/** Pushes a final image's tags (strata_push); rejects naming the tag that failed. */
+export async function pushTags(docker: Dockerode, tags: string[]): Promise<void> {
+  for (const tag of tags) {
+    try {
+      await follow(docker, await docker.getImage(tag).push(ANONYMOUS));
+    } catch (err) {
+      throw new StrataError('docker_error', `could not push ${tag}: ${dockerMessage(err)}. Is the registry up, and are you logged in to it?`);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+// Beyond one machine, on real components started here: a registry (Debian's
+// docker-registry, the CNCF distribution registry) on loopback shares the
+// cache; a second dockerd, with its own socket, data root and bridge, stands
+// in for another machine with an empty Docker.
+
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Dockerode from 'dockerode';
+import { BASE_IMAGE, copyProject, playbook, removeImages, strataLines, unique, writeInventory } from './harness';
+
+const work = mkdtempSync(join(tmpdir(), 'strata-remote-'));
+const BRIDGE = 'strata-e2e-br';
+let registryPort = 0;
+let tcpPort = 0;
+let registry: ChildProcess | undefined;
+let otherDaemon: ChildProcess | undefined;
+const otherSocket = join(work, 'docker.sock');
+const other = new Dockerode({ socketPath: otherSocket });
+const host = unique('shared');
+const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [host] };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(command: string, args: string[], env: Record<string, string> = {}): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what} did not come up`);
+}
+
+function startRegistry(): Promise<void> {
+  writeFileSync(
+    join(work, 'registry.yml'),
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(work, 'registry')}\nhttp:\n  addr: 127.0.0.1:${registryPort}\nlog:\n  level: error\n`,
+  );
+  registry = spawn('docker-registry', ['serve', join(work, 'registry.yml')], { stdio: 'ignore' });
+  return until(async () => (await fetch(`http://127.0.0.1:${registryPort}/v2/`)).ok, 'the registry');
+}
+
+function stopRegistry(): Promise<void> {
+  const child = registry;
+  registry = undefined;
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  child.kill('SIGTERM');
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function registryTags(repository: string): Promise<string[]> {
+  const reply = await fetch(`http://127.0.0.1:${registryPort}/v2/${repository}/tags/list`);
+  return reply.ok ? ((await reply.json()) as { tags: string[] }).tags ?? [] : [];
+}
+
+before(async () => {
+  registryPort = await freePort();
+  tcpPort = await freePort();
+  await startRegistry();
+  // Its own bridge: a second daemon left to the default would take docker0 from the first.
+  spawnSync('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
+  spawnSync('ip', ['addr', 'add', '172.31.251.1/24', 'dev', BRIDGE]);
+  run('ip', ['link', 'set', BRIDGE, 'up']);
+  otherDaemon = spawn(
+    'dockerd',
+    [
+      '--data-root', join(work, 'data'), '--exec-root', join(work, 'exec'), '--pidfile', join(work, 'dockerd.pid'),
+      '-H', `unix://${otherSocket}`, '-H', `tcp://127.0.0.1:${tcpPort}`,
+      '--bridge', BRIDGE, '--iptables=false', '--ip-masq=false',
+    ],
+    { stdio: 'ignore' },
+  );
+  await until(async () => Boolean(await other.ping()), 'the second dockerd');
+  run('docker', ['tag', BASE_IMAGE, `127.0.0.1:${registryPort}/strata-base:bookworm`]);
+  run('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-base:bookworm`]);
+  made.tags.push(`127.0.0.1:${registryPort}/strata-base:bookworm`);
+});
+
+after(async () => {
+  await stopRegistry();
+  if (otherDaemon && otherDaemon.exitCode === null) {
+    otherDaemon.kill('SIGTERM');
+    await new Promise((resolve) => otherDaemon!.once('exit', resolve));
+  }
+  spawnSync('ip', ['link', 'delete', BRIDGE]);
+  await removeImages(made.tags, made.hosts);
+  rmSync(work, { recursive: true, force: true });
+});
+
+function project(extra: Record<string, unknown> = {}): string {
+  const dir = copyProject('test/fixtures/small');
+  const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
+  writeInventory(dir, { images: { [host]: { strata_from: base, strata_image: `strata-e2e/${host}:latest`, ...extra } } });
+  made.tags.push(`strata-e2e/${host}:latest`);
+  return dir;
+}
+
+describe('sharing the cache through a registry', () => {
+  let dir: string;
+  const cacheRepo = () => `127.0.0.1:${registryPort}/strata-cache`;
+
+  it('pushes every entry a build commits', async () => {
+    dir = project();
+    const built = playbook(dir, [], { STRATA_CACHE_REPO: cacheRepo() });
+    assert.equal(built.code, 0, built.out);
+    assert.deepEqual(strataLines(built.out, host).map((l) => l.split(',')[0]), ['built', 'built']);
+    assert.equal((await registryTags('strata-cache')).length, 2);
+  });
+
+  it('rebuilds on an empty Docker (another daemon, over DOCKER_HOST) from the registry without running a task', async () => {
+    assert.equal((await other.listImages()).length, 0, 'the other daemon starts empty');
+    const rebuilt = playbook(dir, [], { STRATA_CACHE_REPO: cacheRepo(), DOCKER_HOST: `unix://${otherSocket}` });
+    assert.equal(rebuilt.code, 0, rebuilt.out);
+    assert.deepEqual(strataLines(rebuilt.out, host), ['cached', 'cached'], 'no task ran');
+    const here = await new Dockerode().getImage(`strata-e2e/${host}:latest`).inspect();
+    const there = await other.getImage(`strata-e2e/${host}:latest`).inspect();
+    assert.deepEqual(there.RootFS.Layers, here.RootFS.Layers, 'the same layers, byte for byte');
+    assert.deepEqual(there.Config.Cmd, here.Config.Cmd);
+    assert.deepEqual(there.Config.Env, here.Config.Env);
+    assert.equal(run('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
+  });
+
+  it('builds over a tcp:// DOCKER_HOST too', () => {
+    const rebuilt = playbook(dir, ['-e', '{"last_command": "echo tcp"}'], { DOCKER_HOST: `tcp://127.0.0.1:${tcpPort}` });
+    assert.equal(rebuilt.code, 0, rebuilt.out);
+    assert.deepEqual(strataLines(rebuilt.out, host).map((l) => l.split(',')[0]), ['cached', 'built']);
+  });
+
+  it('pushes the final image when strata_push is set', async () => {
+    const tag = `127.0.0.1:${registryPort}/pushed/${host}:latest`;
+    made.tags.push(tag);
+    const pushed = playbook(project({ strata_image: tag, strata_push: true }));
+    assert.equal(pushed.code, 0, pushed.out);
+    assert.match(pushed.out, new RegExp(`strata: ${host}: pushed ${tag.replace(/[.]/g, '\\.')}`));
+    assert.deepEqual(await registryTags(`pushed/${host}`), ['latest']);
+  });
+
+  it('warns when the registry is down, and the build still succeeds', async () => {
+    await stopRegistry();
+    const other = project();
+    const run = playbook(other, ['-e', '{"last_command": "echo registry down"}'], { STRATA_CACHE_REPO: cacheRepo() });
+    assert.equal(run.code, 0, run.out);
+    // Ansible wraps warnings, hence \s+ between the words.
+    assert.match(run.out, /\[WARNING\]: strata: \S+: could not push cache entry [0-9a-f]{12} to\s+127\.0\.0\.1/);
+  });
+});
