@@ -38,6 +38,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     return stopping;
   };
   for (const signal of Object.keys(SIGNAL_EXIT)) process.on(signal, () => void stop(SIGNAL_EXIT[signal]));
+  // A failure nobody awaited is a bug to log, not a reason to drop every build this engine serves.
+  process.on('unhandledRejection', (err) => log.error('unhandled failure (a bug in strata)', { error: (err as Error)?.stack ?? String(err) }));
 
   try {
     engine = await startEngine({

@@ -55,3 +55,18 @@ export async function dockerCall<T>(doing: string, call: () => Promise<T>): Prom
     throw explainDockerError(err, doing);
   }
 }
+
+const podmanCheck = new WeakMap<Dockerode, Promise<boolean>>();
+
+/** Whether the daemon is Podman's Docker-compatible service (its /version says so). */
+export function isPodman(docker: Dockerode): Promise<boolean> {
+  let known = podmanCheck.get(docker);
+  if (!known) {
+    known = docker.version().then(
+      (v) => (v as { Components?: { Name: string }[] }).Components?.some((c) => /podman/i.test(c.Name)) ?? false,
+      () => false,
+    );
+    podmanCheck.set(docker, known);
+  }
+  return known;
+}

@@ -4,7 +4,12 @@
 // the filesystem alone stay free.
 
 import type Dockerode from 'dockerode';
-import { dockerCall } from './client';
+import { dockerCall, isPodman } from './client';
+import { quote } from './final-image';
+
+function labelInstructions(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `LABEL ${quote(k, `label ${k}`)}=${quote(v, `label ${k}`)}`);
+}
 
 export interface CommitOptions {
   containerId: string;
@@ -23,12 +28,16 @@ export interface Committed {
 
 export async function commitLayer(docker: Dockerode, parentImageId: string, opts: CommitOptions): Promise<Committed> {
   const container = docker.getContainer(opts.containerId);
+  // Podman's Docker-compatible commit ignores a config in the body; both take
+  // Dockerfile instructions (`changes`), but those travel in the URL, which
+  // long labels could outgrow, so Docker gets the body.
+  const podman = await isPodman(docker);
   const { Id: imageId } = await dockerCall('committing the build container', () =>
     container.commit({
       comment: opts.comment,
       pause: true,
+      ...(podman ? { changes: labelInstructions(opts.labels) } : { Labels: opts.labels }),
       // The build container's stdin-holding shell must not become the image's.
-      Labels: opts.labels,
       OpenStdin: false,
       StdinOnce: false,
       AttachStdin: false,

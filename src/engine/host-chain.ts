@@ -260,6 +260,8 @@ export class HostChain {
         this.networkHolder = undefined;
         throw err;
       });
+      // Whoever needs the holder sees the failure; it must not also go unhandled.
+      this.networkHolder.catch(() => undefined);
       return first;
     }
     return this.networkHolder.then((holder) => startBuildContainer(this.opts.docker, { ...start, network: holder.id }));
