@@ -173,8 +173,9 @@ class Build:
             tags = templar.template(task_vars.get('strata_image') or [])
             tags = [tags] if isinstance(tags, str) else list(tags)
             config = to_plain(templar.template(task_vars.get('strata_config')))
-            push = boolean(templar.template(task_vars.get('strata_push', False)), strict=False)
-            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push))
+            push, squash = (boolean(templar.template(task_vars.get(name, False)), strict=False)
+                            for name in ('strata_push', 'strata_squash'))
+            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash))
             record = self.hosts[host] = HostRecord(host)
         return record
 

@@ -26,8 +26,8 @@ def hello():
     return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME}
 
 
-def open_host(host, base, tags, config, push):
-    return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push}
+def open_host(host, base, tags, config, push, squash):
+    return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push, 'squash': squash}
 
 
 def task(host, label, inputs, lookup, cacheable, secret):

@@ -11,6 +11,7 @@ import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
 import { ImageConfig } from './image-config';
+import { SQUASHED_LABEL, squashOverBase } from './squash';
 
 /** What the base image's config said; the final image falls back to it. */
 export interface BaseCommand {
@@ -109,12 +110,14 @@ async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig
   }
 }
 
-/** Whether `image` already is the final image `key` describes, on top of `fromId`. */
-async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string): Promise<string | undefined> {
+/** Whether `image` already is the final image `key` describes (on top of `fromId`, or squashed). */
+async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string, squashed: boolean): Promise<string | undefined> {
   try {
     const [current, tip] = await Promise.all([docker.getImage(image).inspect(), docker.getImage(fromId).inspect()]);
+    const labels = current.Config?.Labels ?? {};
     const sameLayers = JSON.stringify(current.RootFS.Layers) === JSON.stringify(tip.RootFS.Layers);
-    return current.Config?.Labels?.[FINAL_LABEL] === key && sameLayers ? current.Id : undefined;
+    const made = squashed ? labels[SQUASHED_LABEL] === 'true' : sameLayers;
+    return labels[FINAL_LABEL] === key && made ? current.Id : undefined;
   } catch {
     return undefined;
   }
@@ -125,22 +128,41 @@ const FINAL_LABEL = 'strata.final';
 
 export async function buildFinalImage(
   docker: Dockerode,
-  opts: { fromId: string; config: ImageConfig; base: BaseCommand; labels: Record<string, string>; tags: string[] },
+  opts: {
+    fromId: string;
+    config: ImageConfig;
+    base: BaseCommand & { id: string };
+    labels: Record<string, string>;
+    tags: string[];
+    /** strata_squash: the task layers as one layer over the base's. */
+    squash: boolean;
+  },
 ): Promise<string> {
   const cmd = opts.config.cmd ?? opts.base.cmd;
   const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
-  const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels])).digest('hex');
+  const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');
   const labels = { ...(opts.config.labels ?? {}), ...opts.labels, [FINAL_LABEL]: key };
-  let imageId = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromId) : undefined;
-  if (!imageId) {
-    imageId = await dockerCall('applying strata_config', () =>
-      cmd?.length || entrypoint?.length
-        ? commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels })
-        : buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels),
-    );
+  const existing = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromId, opts.squash) : undefined;
+  if (existing) {
+    await tagAll(docker, existing, opts.tags);
+    return existing;
   }
-  for (const tag of opts.tags) {
+  const configured = await dockerCall('applying strata_config', () =>
+    cmd?.length || entrypoint?.length
+      ? commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels })
+      : buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels),
+  );
+  if (!opts.squash) {
+    await tagAll(docker, configured, opts.tags);
+    return configured;
+  }
+  const squashed = await squashOverBase(docker, configured, opts.base.id, opts.tags);
+  await docker.getImage(configured).remove().catch(() => undefined);
+  return squashed;
+}
+
+async function tagAll(docker: Dockerode, imageId: string, tags: string[]): Promise<void> {
+  for (const tag of tags) {
     await dockerCall(`tagging ${tag}`, () => docker.getImage(imageId).tag(splitTag(tag)));
   }
-  return imageId;
 }

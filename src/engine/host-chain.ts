@@ -56,6 +56,8 @@ export interface HostChainOptions {
   tags: string[];
   /** Push the final image's tags (strata_push). */
   push: boolean;
+  /** Make the final image one layer over the base (strata_squash). */
+  squash: boolean;
   index: HostIndex;
   /** The registry cache, when STRATA_CACHE_REPO names one. */
   remote?: RemoteCache;
@@ -191,6 +193,7 @@ export class HostChain {
       base: this.opts.base,
       labels: finalImageLabels(),
       tags: this.opts.tags,
+      squash: this.opts.squash,
     });
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
     if (this.opts.push) await pushTags(this.opts.docker, this.opts.tags);

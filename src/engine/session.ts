@@ -83,7 +83,7 @@ export class Session {
     const remote = RemoteCache.fromEnvironment(this.docker);
     this.hosts.set(
       req.host,
-      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, index, remote, log: this.log }),
+      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, squash: req.squash, index, remote, log: this.log }),
     );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };

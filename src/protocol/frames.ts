@@ -26,6 +26,8 @@ export interface OpenHostRequest {
   config: Plain;
   /** strata_push: push the final image's tags. */
   push: boolean;
+  /** strata_squash: the final image as one layer over the base. */
+  squash: boolean;
 }
 
 export interface TaskRequest {

@@ -239,3 +239,29 @@ describe('a failure that only an always: block follows', () => {
     assert.ok(ok(playbook(dir, ['-e', 'outcome=true'])));
   });
 });
+
+describe('strata_squash', () => {
+  it('makes the final image one layer over the base, keeps the per-task chain, and reuses it when nothing changed', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', {
+      squashed: { strata_squash: true, strata_config: { cmd: ['cat', '/two'] } },
+    });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      readFileSync(join(dir, 'site.yml'), 'utf8') +
+        '    - copy: {content: "two\\n", dest: /two}\n    - file: {path: /one, state: absent}\n    - file: {path: /etc/motd, state: absent}\n',
+    );
+    ok(playbook(dir));
+    const baseLayers = await layers(BASE_IMAGE);
+    const image = await inspect(tagOf(hosts[0]));
+    assert.deepEqual(image.RootFS.Layers, [...baseLayers, image.RootFS.Layers![baseLayers.length]], 'the base layers and one more');
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/two']), 'two\n');
+    assert.equal(runInImage(tagOf(hosts[0]), ['sh', '-c', 'ls /one /etc/motd 2>/dev/null | wc -l']), '0\n', 'deletions, of task files and base files, hold');
+    assert.deepEqual(image.Config.Cmd, ['cat', '/two']);
+    assert.equal((await cacheEntries(hosts[0])).length, 5, 'every task keeps its own cache entry');
+    let warm!: Run;
+    const created = await containersCreatedDuring(() => (warm = ok(playbook(dir))));
+    assert.equal(created, 0);
+    assert.ok(strataLines(warm.out, hosts[0]).every((l) => l === 'cached'));
+    assert.equal((await inspect(tagOf(hosts[0]))).Id, image.Id, 'nothing changed, so the same squashed image');
+  });
+});
