@@ -3,7 +3,7 @@
 // fingerprint at a time.
 
 import type Dockerode from 'dockerode';
-import { CACHE_REPO, LABEL } from './entries';
+import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
 import { loadValue } from './stored-value';
 
 export interface CatalogEntry {
@@ -54,9 +54,8 @@ export async function listEntries(docker: Dockerode, host?: string): Promise<Cat
   const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: labelFilter } });
   const rows = images.flatMap((image) =>
     (image.RepoTags ?? [])
-      .filter((tag) => tag.startsWith(`${CACHE_REPO}:`))
       .map((tag) => ({ image, tag, labels: image.Labels ?? {} }))
-      .filter(({ tag, labels }) => labels[LABEL.fingerprint] === tag.slice(CACHE_REPO.length + 1)),
+      .filter(({ tag, labels }) => labels[LABEL.fingerprint] === fingerprintOfTag(tag)),
   );
   const lastTagTimes = await eachLimited(rows, 16, async ({ image }) => {
     const info = (await docker.getImage(image.Id).inspect()) as Dockerode.ImageInspectInfo & { Metadata?: { LastTagTime?: string } };

@@ -5,7 +5,7 @@
 // running beside it), a lookup asks Docker for the one tag instead.
 
 import type Dockerode from 'dockerode';
-import { CACHE_REPO, Hit, hitFromLabels, LABEL, lookupEntry } from './entries';
+import { CACHE_REPO, fingerprintOfTag, Hit, hitFromLabels, LABEL, lookupEntry } from './entries';
 
 interface Known {
   imageId: string;
@@ -45,7 +45,8 @@ async function readEntries(docker: Dockerode, host: string): Promise<Map<string,
   const known = new Map<string, Known>();
   for (const image of images) {
     for (const tag of image.RepoTags ?? []) {
-      if (tag.startsWith(`${CACHE_REPO}:`)) known.set(tag.slice(CACHE_REPO.length + 1), { imageId: image.Id, labels: image.Labels ?? {} });
+      const fingerprint = fingerprintOfTag(tag);
+      if (fingerprint) known.set(fingerprint, { imageId: image.Id, labels: image.Labels ?? {} });
     }
   }
   return known;

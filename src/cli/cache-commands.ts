@@ -4,7 +4,7 @@
 
 import type Dockerode from 'dockerode';
 import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
-import { CACHE_REPO, LABEL } from '../cache/entries';
+import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
 import { ExitCode, UserError } from './errors';
@@ -67,24 +67,60 @@ interface HistoryRow {
   created: string;
 }
 
+type Labels = Record<string, string>;
+
+/**
+ * The cache entries `image` was built from, found by walking its labels from
+ * entry to parent entry, keyed by the parent's fingerprint (a chain has one
+ * entry per parent).
+ */
+async function chainOf(client: Dockerode, image: string): Promise<Map<string, Labels>> {
+  const chain = new Map<string, Labels>();
+  let labels = (await client.getImage(image).inspect()).Config?.Labels ?? {};
+  while (labels[LABEL.fingerprint] && labels[LABEL.parent] && !chain.has(labels[LABEL.parent])) {
+    chain.set(labels[LABEL.parent], labels);
+    const parent = await client.getImage(entryTag(labels[LABEL.parent])).inspect().catch(() => undefined);
+    labels = parent?.Config?.Labels ?? {};
+  }
+  return chain;
+}
+
+/**
+ * The labels of the cache entry that committed a history step, if one did.
+ * Labels are inherited, so an image counts only if it made the layer: its
+ * commit comment says so (Docker), or it holds its entry's tag (Podman, whose
+ * commit drops the comment). Podman may also name a sibling entry whose layer
+ * is identical (two tasks that changed nothing), so the entry is taken from
+ * the image's own chain where it can be.
+ */
+async function entryThatMade(client: Dockerode, step: { Id: string; Comment?: string }, chain: Map<string, Labels>): Promise<Labels | undefined> {
+  if (step.Id === '<missing>') return undefined;
+  const image = await client.getImage(step.Id).inspect();
+  const labels = image.Config?.Labels ?? {};
+  if (!labels[LABEL.fingerprint]) return undefined;
+  const made = step.Comment?.startsWith('strata: ') || (image.RepoTags ?? []).some((tag) => fingerprintOfTag(tag) === labels[LABEL.fingerprint]);
+  return made ? chain.get(labels[LABEL.parent]) ?? labels : undefined;
+}
+
 export async function historyCommand(image: string, opts: JsonOption): Promise<void> {
   const client = await docker();
   const history = await dockerCall(`reading the history of ${image}`, () => client.getImage(image).history()).catch((err) => {
     throw new UserError(`no image ${image}: ${err.message}. Give a tag or ID that \`docker image ls\` shows.`);
   });
+  const chain = await chainOf(client, image);
   const rows: HistoryRow[] = [];
   for (const step of [...history].reverse()) {
-    let fingerprint: string | undefined;
-    let host: string | undefined;
-    if (step.Comment?.startsWith('strata: ') && step.Id !== '<missing>') {
-      const labels = (await client.getImage(step.Id).inspect()).Config?.Labels ?? {};
-      fingerprint = labels[LABEL.fingerprint];
-      host = labels[LABEL.host];
-    }
-    const madeBy = step.Comment?.startsWith('strata: ')
-      ? step.Comment.replace(/^strata: [^:]+: /, '')
+    const entry = await entryThatMade(client, step, chain);
+    const madeBy = entry
+      ? entry[LABEL.task]
       : step.CreatedBy.replace(/^\/bin\/sh -c #\(nop\)\s+/, '') || step.Comment || '';
-    rows.push({ layer: step.Size, madeBy, host, fingerprint, created: new Date(step.Created * 1000).toISOString() });
+    rows.push({
+      layer: step.Size,
+      madeBy,
+      host: entry?.[LABEL.host],
+      fingerprint: entry?.[LABEL.fingerprint],
+      created: new Date(step.Created * 1000).toISOString(),
+    });
   }
   if (opts.json) return printJson(rows);
   print(

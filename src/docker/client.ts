@@ -56,6 +56,11 @@ export async function dockerCall<T>(doing: string, call: () => Promise<T>): Prom
   }
 }
 
+/** An image ID as Docker writes it (`sha256:<hex>`); Podman's commit leaves the prefix off. */
+export function fullImageId(id: string): string {
+  return id.startsWith('sha256:') ? id : `sha256:${id}`;
+}
+
 const podmanCheck = new WeakMap<Dockerode, Promise<boolean>>();
 
 /** Whether the daemon is Podman's Docker-compatible service (its /version says so). */

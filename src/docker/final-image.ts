@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerCall } from './client';
+import { dockerCall, fullImageId } from './client';
 import { ImageConfig } from './image-config';
 import { SQUASHED_LABEL, squashOverBase } from './squash';
 
@@ -104,18 +104,23 @@ async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig
   const container = await docker.createContainer({ Image: fromId, ...config });
   try {
     const { Id } = await container.commit({ pause: false, ...config });
-    return Id;
+    return fullImageId(Id);
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
   }
 }
+
+/** The layer Podman's commit adds even when nothing changed: an empty tar. */
+const EMPTY_LAYER = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
 /** Whether `image` already is the final image `key` describes (on top of `fromId`, or squashed). */
 async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string, squashed: boolean): Promise<string | undefined> {
   try {
     const [current, tip] = await Promise.all([docker.getImage(image).inspect(), docker.getImage(fromId).inspect()]);
     const labels = current.Config?.Labels ?? {};
-    const sameLayers = JSON.stringify(current.RootFS.Layers) === JSON.stringify(tip.RootFS.Layers);
+    const sameLayers = [tip.RootFS.Layers, [...(tip.RootFS.Layers ?? []), EMPTY_LAYER]].some(
+      (layers) => JSON.stringify(current.RootFS.Layers) === JSON.stringify(layers),
+    );
     const made = squashed ? labels[SQUASHED_LABEL] === 'true' : sameLayers;
     return labels[FINAL_LABEL] === key && made ? current.Id : undefined;
   } catch {

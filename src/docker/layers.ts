@@ -4,7 +4,7 @@
 // the filesystem alone stay free.
 
 import type Dockerode from 'dockerode';
-import { dockerCall, isPodman } from './client';
+import { dockerCall, fullImageId, isPodman } from './client';
 import { quote } from './final-image';
 
 function labelInstructions(labels: Record<string, string>): string[] {
@@ -32,7 +32,7 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
   // Dockerfile instructions (`changes`), but those travel in the URL, which
   // long labels could outgrow, so Docker gets the body.
   const podman = await isPodman(docker);
-  const { Id: imageId } = await dockerCall('committing the build container', () =>
+  const { Id: committedId } = await dockerCall('committing the build container', () =>
     container.commit({
       comment: opts.comment,
       pause: true,
@@ -43,6 +43,7 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
       AttachStdin: false,
     }),
   );
+  const imageId = fullImageId(committedId);
   const [parent, image] = await Promise.all([
     dockerCall('reading the parent image', () => docker.getImage(parentImageId).inspect()),
     dockerCall('reading the committed image', () => docker.getImage(imageId).inspect()),

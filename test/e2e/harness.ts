@@ -64,6 +64,22 @@ export function playbook(dir: string, args: string[] = [], env: Record<string, s
   return finish(result, started);
 }
 
+/** Runs a command to completion; its stdout, or an error carrying its stderr. */
+export function command(program: string, args: string[], env: Record<string, string> = {}): string {
+  const result = spawnSync(program, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`${program} ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Waits (up to 30 s) for a server a test started to answer. */
+export async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what} did not come up`);
+}
+
 export function strata(args: string[], env: Record<string, string> = {}): Run {
   const started = Date.now();
   return finish(spawnSync('node', [STRATA, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }), started);
@@ -132,13 +148,18 @@ export async function cacheEntries(host: string): Promise<Dockerode.ImageInfo[]>
   return images;
 }
 
-/** Removes what a test built: its tags and its hosts' cache entries. */
+/**
+ * Removes what a test built: its tags, its hosts' cache entries, and the
+ * images older builds left untagged when a tag moved on.
+ */
 export async function removeImages(tags: string[], hosts: string[]): Promise<void> {
   for (const tag of tags) await docker.getImage(tag).remove().catch(() => undefined);
   for (const host of hosts) {
     for (const image of await cacheEntries(host)) {
       for (const tag of image.RepoTags ?? []) await docker.getImage(tag).remove().catch(() => undefined);
     }
+    const untagged = await docker.listImages({ filters: { dangling: ['true'], label: [`${LABEL.host}=${host}`] } });
+    for (const image of untagged) await docker.getImage(image.Id).remove().catch(() => undefined);
   }
 }
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Dockerode from 'dockerode';
-import { BASE_IMAGE, copyProject, playbook, removeImages, strataLines, unique, writeInventory } from './harness';
+import { BASE_IMAGE, command, copyProject, playbook, removeImages, strataLines, unique, until, writeInventory } from './harness';
 
 const work = mkdtempSync(join(tmpdir(), 'strata-remote-'));
 const BRIDGE = 'strata-e2e-br';
@@ -31,20 +31,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-function run(command: string, args: string[], env: Record<string, string> = {}): string {
-  const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env } });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what} did not come up`);
 }
 
 function startRegistry(): Promise<void> {
@@ -76,7 +62,7 @@ before(async () => {
   // Its own bridge: a second daemon left to the default would take docker0 from the first.
   spawnSync('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
   spawnSync('ip', ['addr', 'add', '172.31.251.1/24', 'dev', BRIDGE]);
-  run('ip', ['link', 'set', BRIDGE, 'up']);
+  command('ip', ['link', 'set', BRIDGE, 'up']);
   otherDaemon = spawn(
     'dockerd',
     [
@@ -87,8 +73,8 @@ before(async () => {
     { stdio: 'ignore' },
   );
   await until(async () => Boolean(await other.ping()), 'the second dockerd');
-  run('docker', ['tag', BASE_IMAGE, `127.0.0.1:${registryPort}/strata-base:bookworm`]);
-  run('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-base:bookworm`]);
+  command('docker', ['tag', BASE_IMAGE, `127.0.0.1:${registryPort}/strata-base:bookworm`]);
+  command('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-base:bookworm`]);
   made.tags.push(`127.0.0.1:${registryPort}/strata-base:bookworm`);
 });
 
@@ -133,7 +119,7 @@ describe('sharing the cache through a registry', () => {
     assert.deepEqual(there.RootFS.Layers, here.RootFS.Layers, 'the same layers, byte for byte');
     assert.deepEqual(there.Config.Cmd, here.Config.Cmd);
     assert.deepEqual(there.Config.Env, here.Config.Env);
-    assert.equal(run('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
+    assert.equal(command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
   });
 
   it('builds over a tcp:// DOCKER_HOST too', () => {
