@@ -64,6 +64,11 @@ export interface HostChainOptions {
   log: Logger;
 }
 
+/** Milliseconds as seconds for a log line. */
+function inSeconds(ms: number): number {
+  return Number((ms / 1000).toFixed(2));
+}
+
 export class HostChain {
   private tip: Tip;
   private position = 0;
@@ -113,9 +118,17 @@ export class HostChain {
         return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
     }
+    const asked = Date.now();
     const site = await this.worksiteAtTip();
     this.running = { fingerprint: fp, label: req.label, inputs: req.inputs, secret: req.secret, reusable, started: Date.now() };
-    this.opts.log.info('miss', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), container: site.container.name });
+    this.opts.log.info('miss', {
+      host: this.host,
+      task: req.label,
+      fingerprint: fp.slice(0, 12),
+      container: site.container.name,
+      // Time the task waited for its container: what overlapping the container's start failed to hide.
+      waited_seconds: inSeconds(Date.now() - asked),
+    });
     return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
   }
 
@@ -123,17 +136,18 @@ export class HostChain {
     const task = this.running;
     if (!task) throw new StrataError('state', `host ${this.host} reported a task done, but none was running`);
     this.running = undefined;
-    const seconds = (Date.now() - task.started) / 1000;
-    if (req.outcome === 'skip') return { image: null, new_layer: false, layer_bytes: 0, seconds };
+    const ran = (Date.now() - task.started) / 1000;
+    if (req.outcome === 'skip') return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
     if (req.outcome === 'discard') {
       await this.dropWorksite();
       this.opts.log.info('discarded', { host: this.host, task: task.label });
-      return { image: null, new_layer: false, layer_bytes: 0, seconds };
+      return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
     }
-    return this.commit(task, req.result ?? {}, seconds);
+    return this.commit(task, req.result ?? {}, ran);
   }
 
-  private async commit(task: RunningTask, result: PlainMap, seconds: number): Promise<TaskDoneReply> {
+  private async commit(task: RunningTask, result: PlainMap, ran: number): Promise<TaskDoneReply> {
+    const committing = Date.now();
     const site = await this.worksite;
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
     const labels = entryLabels({
@@ -146,7 +160,7 @@ export class HostChain {
       inputs: task.inputs,
       secret: task.secret,
       build: this.opts.build,
-      seconds,
+      seconds: ran,
     });
     let committed;
     try {
@@ -177,9 +191,10 @@ export class HostChain {
       task: task.label,
       fingerprint: task.fingerprint.slice(0, 12),
       layer_bytes: committed.layerBytes,
-      seconds: Number(((Date.now() - task.started) / 1000).toFixed(2)),
+      seconds: inSeconds(Date.now() - task.started),
+      commit_seconds: inSeconds(Date.now() - committing),
     });
-    return { image: committed.imageId, new_layer: committed.addedLayer, layer_bytes: committed.layerBytes, seconds };
+    return { image: committed.imageId, new_layer: committed.addedLayer, layer_bytes: committed.layerBytes, seconds: ran };
   }
 
   async finish(): Promise<FinishHostReply> {
