@@ -58,11 +58,45 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
+    retries = attempts_allowed(task, task_vars, strategy._loader)
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
+            _send_retry_callbacks(strategy, host, task, item, retries, task_fields)
             _send_item_callbacks(strategy, host, task, item, task_fields)
+    else:
+        _send_retry_callbacks(strategy, host, task, result, retries, task_fields)
     strategy._final_q.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
     strategy._pending_results += 1
+
+
+def attempts_allowed(task, task_vars, loader):
+    """How many attempts TaskExecutor gives a task: `retries` + 1 with
+    `until`, else 1."""
+    if not task.until:
+        return 1
+    retries = Templar(loader=loader, variables=task_vars).template(task.retries)
+    if retries is None:
+        return 3
+    return 1 if int(retries) <= 0 else int(retries) + 1
+
+
+def retried_attempts(result, attempts_allowed):
+    """How many `FAILED - RETRYING` lines the run that produced `result`
+    printed: one per attempt that did not meet `until`, except the last when
+    the attempts ran out (TaskExecutor then reports one attempt fewer)."""
+    if attempts_allowed <= 1 or not isinstance(result, dict):
+        return 0
+    attempts = result.get('attempts') or 0
+    ran_out = result.get('failed') and attempts == attempts_allowed - 1
+    return attempts if ran_out else max(attempts - 1, 0)
+
+
+def _send_retry_callbacks(strategy, host, task, result, retries, task_fields):
+    # The stored result is the last attempt's; only the count of the earlier
+    # ones survives, so they are announced with that count alone.
+    for attempt in range(1, retried_attempts(result, retries) + 1):
+        retry = {'attempts': attempt, 'retries': retries, '_ansible_retry': True}
+        strategy._final_q.send_callback('v2_runner_retry', TaskResult(host.name, task._uuid, retry, task_fields=task_fields))
 
 
 def _send_item_callbacks(strategy, host, task, item, task_fields):

@@ -1,9 +1,10 @@
 // The conformance suite: every case in test/conformance is run three ways,
 // and the three must agree host by host: stock Ansible (the linear strategy
 // against plain containers), strata with an empty cache, and strata again
-// from the cache. Agreement: the same PLAY RECAP, the same files (type, mode,
-// owner, content) in the result, and the same values of the variables the
-// case prints in its "conformance: vars" task. The cached run starts no
+// from the cache. Agreement: the same PLAY RECAP, the same task lines (ok,
+// changed, skipping, failed, retrying) for each host, the same files (type,
+// mode, owner, content) in the result, and the same values of the variables
+// the case prints in its "conformance: vars" task. The cached run starts no
 // container unless the case says otherwise.
 
 import assert from 'node:assert/strict';
@@ -63,6 +64,20 @@ function printedVars(out: string): Record<string, unknown[]> {
     for (const match of section.matchAll(/^ok: \[([^\]]+)\] => (\{\n[\s\S]*?\n\})$/gm)) {
       (found[match[1]] ??= []).push(JSON.parse(match[2]));
     }
+  }
+  return found;
+}
+
+/**
+ * What each host's task lines said, in order: ok, changed, skipping, failed,
+ * fatal and FAILED - RETRYING, with any item, but without the JSON after
+ * them (it holds timings) and without strata's own lines.
+ */
+function taskLines(out: string): Record<string, string[]> {
+  const found: Record<string, string[]> = {};
+  for (const line of out.split('\n')) {
+    const match = /^(?:ok|changed|skipping|failed|fatal|FAILED - RETRYING): \[([^\]\s]+)/.exec(line);
+    if (match) (found[match[1]] ??= []).push(line.replace(/ => \{.*$/, ''));
   }
   return found;
 }
@@ -140,11 +155,12 @@ for (const name of readdirSync(CASES, { withFileTypes: true }).filter((d) => d.i
       assert.deepEqual(await buildContainers(), []);
     });
 
-    it('agrees: recap, files and variables, host by host', () => {
+    it('agrees: recap, task lines, files and variables, host by host', () => {
       assert.ok(stock && cold && cached, 'all three runs happened');
       for (const [label, other] of [['cold', cold], ['cached', cached]] as const) {
         assert.deepEqual(recap(other.run.out), recap(stock.run.out), `${label} recap`);
         assert.deepEqual(printedVars(other.run.out), printedVars(stock.run.out), `${label} variables`);
+        assert.deepEqual(taskLines(other.run.out), taskLines(stock.run.out), `${label} task lines`);
         for (const host of Object.keys(hosts)) {
           const diff = manifestDiff(stock.manifests[host], other.manifests[host]);
           assert.deepEqual(diff, [], `${label} files of ${host} differ from stock`);
