@@ -18,9 +18,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ansible import constants as C  # noqa: E402
+from ansible.errors import AnsibleError  # noqa: E402
 from ansible.plugins.callback import CallbackBase  # noqa: E402
 
-from strata_ansible.build import Build  # noqa: E402
+try:
+    from strata_ansible.build import Build  # noqa: E402
+except AnsibleError:
+    # An ansible-core strata does not support: the strata strategy says so.
+    Build = None
 
 
 class CallbackModule(CallbackBase):
@@ -30,5 +35,5 @@ class CallbackModule(CallbackBase):
     CALLBACK_NEEDS_ENABLED = False
 
     def v2_playbook_on_start(self, playbook):
-        if C.DEFAULT_STRATEGY == 'strata':
+        if Build and C.DEFAULT_STRATEGY == 'strata':
             Build.prestart()

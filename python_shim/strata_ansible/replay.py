@@ -13,7 +13,7 @@ from ansible.plugins.strategy import _get_item_vars, post_process_whens
 from ansible.template import Templar
 from ansible.utils.unsafe_proxy import wrap_var
 
-from .compat import TaskResult
+from ansible.executor.task_result import TaskResult
 
 
 def stored_form(result):
