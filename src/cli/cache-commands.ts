@@ -4,7 +4,7 @@
 
 import type Dockerode from 'dockerode';
 import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
-import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
+import { entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
 import { ExitCode, UserError } from './errors';
@@ -235,7 +235,7 @@ async function removeOrphanFlats(client: Dockerode): Promise<void> {
   for (const image of flats) {
     for (const tag of image.RepoTags ?? []) {
       const fingerprint = tag.split(':')[1];
-      const entry = await client.getImage(`${CACHE_REPO}:${fingerprint}`).inspect().catch(() => undefined);
+      const entry = await client.getImage(entryTag(fingerprint)).inspect().catch(() => undefined);
       if (!entry) await client.getImage(tag).remove().catch(() => undefined);
     }
   }
