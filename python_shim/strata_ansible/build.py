@@ -90,17 +90,13 @@ class Build:
     _current = None
 
     @classmethod
-    def prestart(cls):
-        """Makes the run's build (and so starts its engine) before the first play."""
+    def for_tqm(cls, tqm):
+        """The run's build, made (and its engine started) when the first play's
+        strategy is, before its first task."""
         if cls._current is None:
             cls._current = cls()
+        cls._current._listen_to(tqm)
         return cls._current
-
-    @classmethod
-    def for_tqm(cls, tqm):
-        build = cls.prestart()
-        build._listen_to(tqm)
-        return build
 
     def __init__(self):
         self.settings = Settings()

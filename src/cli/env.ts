@@ -8,11 +8,6 @@ export function strategyPluginDir(): string {
   return join(PACKAGE_ROOT, 'python_shim', 'strategy');
 }
 
-/** Holds strata_prestart, which starts the engine while Ansible reads the plays. */
-export function callbackPluginDir(): string {
-  return join(PACKAGE_ROOT, 'python_shim', 'callback');
-}
-
 function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
@@ -20,7 +15,6 @@ function shellQuote(text: string): string {
 export function envExports(): string[] {
   return [
     `export ANSIBLE_STRATEGY_PLUGINS=${shellQuote(strategyPluginDir())}"\${ANSIBLE_STRATEGY_PLUGINS:+:\$ANSIBLE_STRATEGY_PLUGINS}"`,
-    `export ANSIBLE_CALLBACK_PLUGINS=${shellQuote(callbackPluginDir())}"\${ANSIBLE_CALLBACK_PLUGINS:+:\$ANSIBLE_CALLBACK_PLUGINS}"`,
     'export ANSIBLE_STRATEGY=strata',
     // The plugin starts its private engine with the same Node that ran this.
     `export STRATA_NODE=${shellQuote(process.execPath)}`,
