@@ -9,11 +9,12 @@ container is involved.
 """
 
 from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.executor.task_result import TaskResult
+from ansible.playbook.conditional import Conditional
 from ansible.plugins.strategy import _get_item_vars, post_process_whens
 from ansible.template import Templar
 from ansible.utils.unsafe_proxy import wrap_var
-
-from ansible.executor.task_result import TaskResult
 
 
 def stored_form(result):
@@ -58,44 +59,63 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
-    retries = attempts_allowed(task, task_vars, strategy._loader)
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
-            _send_retry_callbacks(strategy, host, task, item, retries, task_fields)
+            item_vars = dict(task_vars, **_get_item_vars(item, task)) if isinstance(item, dict) else task_vars
+            _send_retry_callbacks(strategy, host, task, item, item_vars, task_fields)
             _send_item_callbacks(strategy, host, task, item, task_fields)
     else:
-        _send_retry_callbacks(strategy, host, task, result, retries, task_fields)
+        _send_retry_callbacks(strategy, host, task, result, task_vars, task_fields)
     strategy._final_q.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
     strategy._pending_results += 1
 
 
-def attempts_allowed(task, task_vars, loader):
+def attempts_allowed(task, variables, loader):
     """How many attempts TaskExecutor gives a task: `retries` + 1 with
     `until`, else 1."""
     if not task.until:
         return 1
-    retries = Templar(loader=loader, variables=task_vars).template(task.retries)
+    retries = Templar(loader=loader, variables=variables).template(task.retries)
     if retries is None:
         return 3
     return 1 if int(retries) <= 0 else int(retries) + 1
 
 
-def retried_attempts(result, attempts_allowed):
+def until_met(result, task, variables, loader):
+    """Whether `result` meets the task's `until`, checked as TaskExecutor
+    checks it: with the result under the task's `register` name."""
+    variables = dict(variables)
+    if task.register:
+        variables[task.register] = wrap_var(result)
+    condition = Conditional(loader=loader)
+    # The live task is never post-validated, so `until` may still be a string.
+    condition.when = task.until if isinstance(task.until, list) else [task.until]
+    try:
+        return condition.evaluate_conditional(Templar(loader=loader, variables=variables), variables)
+    except AnsibleError:
+        return False
+
+
+def retried_attempts(result, attempts_allowed, met):
     """How many `FAILED - RETRYING` lines the run that produced `result`
-    printed: one per attempt that did not meet `until`, except the last when
-    the attempts ran out (TaskExecutor then reports one attempt fewer)."""
+    printed: one per attempt before the one that met `until`, or, when no
+    attempt met it, one per attempt (TaskExecutor then reports one fewer
+    attempt than it made)."""
     if attempts_allowed <= 1 or not isinstance(result, dict):
         return 0
     attempts = result.get('attempts') or 0
-    ran_out = result.get('failed') and attempts == attempts_allowed - 1
-    return attempts if ran_out else max(attempts - 1, 0)
+    return max(attempts - 1, 0) if met else attempts
 
 
-def _send_retry_callbacks(strategy, host, task, result, retries, task_fields):
+def _send_retry_callbacks(strategy, host, task, result, variables, task_fields):
     # The stored result is the last attempt's; only the count of the earlier
     # ones survives, so they are announced with that count alone.
-    for attempt in range(1, retried_attempts(result, retries) + 1):
-        retry = {'attempts': attempt, 'retries': retries, '_ansible_retry': True}
+    allowed = attempts_allowed(task, variables, strategy._loader)
+    if allowed <= 1 or not isinstance(result, dict):
+        return
+    met = until_met(result, task, variables, strategy._loader)
+    for attempt in range(1, retried_attempts(result, allowed, met) + 1):
+        retry = {'attempts': attempt, 'retries': allowed, '_ansible_retry': True}
         strategy._final_q.send_callback('v2_runner_retry', TaskResult(host.name, task._uuid, retry, task_fields=task_fields))
 
 

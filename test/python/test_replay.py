@@ -4,29 +4,44 @@ the same count TaskExecutor printed when the task ran."""
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.task import Task
 
-from strata_ansible.replay import attempts_allowed, retried_attempts
+from strata_ansible.replay import attempts_allowed, retried_attempts, until_met
 
 
-def allowed(**fields):
-    return attempts_allowed(Task.load(dict({'command': 'true'}, **fields)), {'n': 4}, DataLoader())
+def task(**fields):
+    return Task.load(dict({'command': 'true'}, **fields))
 
 
 def test_attempts_allowed_follows_task_executor():
-    assert allowed() == 1
-    assert allowed(until='x', retries=5) == 6
-    assert allowed(until='x', retries=0) == 1
-    assert allowed(until='x', retries='{{ n }}') == 5
+    loader = DataLoader()
+    assert attempts_allowed(task(), {}, loader) == 1
+    assert attempts_allowed(task(until='x', retries=5), {}, loader) == 6
+    assert attempts_allowed(task(until='x', retries=0), {}, loader) == 1
+    # A loop's retries may use the item: the replay passes each item's variables.
+    assert attempts_allowed(task(until='x', retries='{{ item.n }}'), {'item': {'n': 4}}, loader) == 5
+
+
+def test_until_is_checked_against_the_result_under_its_register_name():
+    loader = DataLoader()
+    counting = task(until='r.stdout | int >= 3', retries=5, register='r')
+    assert until_met({'stdout': '3'}, counting, {}, loader)
+    assert not until_met({'stdout': '2'}, counting, {}, loader)
+    # A failed result can meet until (`until: r is failed`): then it did not run out.
+    expecting_failure = task(until='r is failed', retries=3, register='r')
+    assert until_met({'failed': True, 'rc': 1}, expecting_failure, {}, loader)
 
 
 def test_a_task_that_met_until_on_its_third_attempt_retried_twice():
-    assert retried_attempts({'attempts': 3, 'changed': True}, 6) == 2
+    assert retried_attempts({'attempts': 3, 'changed': True}, 6, met=True) == 2
 
 
 def test_a_task_that_ran_out_of_attempts_retried_every_time_but_the_last():
     # Six attempts, five retry lines; TaskExecutor reports attempts=5.
-    assert retried_attempts({'attempts': 5, 'failed': True}, 6) == 5
+    assert retried_attempts({'attempts': 5, 'failed': True}, 6, met=False) == 5
+
+
+def test_a_failed_result_that_met_until_retried_once_fewer():
+    assert retried_attempts({'attempts': 5, 'failed': True}, 6, met=True) == 4
 
 
 def test_a_task_without_until_never_retried():
-    assert retried_attempts({'attempts': 1}, 1) == 0
-    assert retried_attempts({'changed': True}, 6) == 0
+    assert retried_attempts({'attempts': 1}, 1, met=False) == 0
