@@ -4,10 +4,12 @@
 // address and exits once that one build has ended.
 
 import { randomBytes } from 'node:crypto';
+import { rmdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { connectDocker } from '../docker/client';
 import { removeEngineContainers, removeOrphanContainers } from '../docker/containers';
 import { createLogger, LogFormat, LogLevel } from '../engine/log';
-import { RunningEngine, startEngine } from '../engine/server';
+import { parseListen, RunningEngine, startEngine } from '../engine/server';
 import { UserError, ExitCode } from './errors';
 
 interface ServeOptions {
@@ -33,6 +35,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     stopping ??= (async () => {
       await engine?.close();
       await removeEngineContainers(docker).catch(() => 0);
+      if (opts.private) await removeSocketDir(opts.listen);
       process.exit(exitCode);
     })();
     return stopping;
@@ -60,6 +63,16 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     process.stdout.write(`export STRATA_ENGINE=${engine.address}\nexport STRATA_TOKEN=${token}\n`);
     log.info('engine listening', { address: engine.address });
   }
+}
+
+/**
+ * The plugin makes a directory for its private engine's socket and removes it
+ * when the build ends; if the plugin was killed, the engine is the one left
+ * to. rmdir removes only an empty directory, so nothing else can go with it.
+ */
+async function removeSocketDir(listen: string): Promise<void> {
+  const target = parseListen(listen);
+  if ('path' in target) await rmdir(dirname(target.path)).catch(() => undefined);
 }
 
 /** A private engine outlives no one: when the process that started it is gone, it stops. */

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,9 @@ async function eventually(check: () => Promise<boolean>, seconds = 15): Promise<
 
 const noBuildContainers = () => eventually(async () => (await buildContainers()).length === 0);
 
+/** The directories private engines' sockets live in (the plugin's mkdtemp names). */
+const engineSocketDirs = () => readdirSync(tmpdir()).filter((name) => /^strata-[a-z0-9_]{8}$/.test(name));
+
 /** Every cache entry of a host is whole: its tag, fingerprint label and stored result agree. */
 async function assertEntriesIntact(host: string): Promise<number> {
   const entries = await listEntries(docker, host);
@@ -195,12 +198,15 @@ describe('builds that end badly', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`${signal} to ansible-playbook leaves no container and no half-written entry`, async () => {
       const { dir, host } = small(6);
+      const socketDirsBefore = engineSocketDirs();
       const build = buildUntil(dir, host, 2);
       await build.reached;
       process.kill(-build.child.pid!, signal);
       const run = await build.exited;
       assert.notEqual(run.code, 0);
       assert.ok(await noBuildContainers(), `containers left: ${(await buildContainers()).join(', ')}`);
+      const leftBehind = () => engineSocketDirs().filter((name) => !socketDirsBefore.includes(name));
+      assert.ok(await eventually(async () => leftBehind().length === 0), `engine socket directories left: ${leftBehind().join(', ')}`);
       const entries = await assertEntriesIntact(host);
       assert.ok(entries >= 2, 'what was committed before the interrupt stays');
       const again = playbook(dir);
