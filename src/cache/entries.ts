@@ -58,13 +58,14 @@ export function entryTag(fingerprint: string): string {
   return `${CACHE_REPO}:${fingerprint}`;
 }
 
+const ENTRY_TAG = new RegExp(`^(?:(?:docker\\.io/library|localhost)/)?${CACHE_REPO}:([0-9a-f]{64})$`);
+
 /**
  * The fingerprint an image tag names, when it is a cache entry's tag. Podman
  * lists local tags fully qualified (`docker.io/library/strata-cache:<fp>`).
  */
 export function fingerprintOfTag(tag: string): string | undefined {
-  const match = /^(?:(?:docker\.io\/library|localhost)\/)?strata-cache:([0-9a-f]{64})$/.exec(tag);
-  return match?.[1];
+  return ENTRY_TAG.exec(tag)?.[1];
 }
 
 export function entryLabels(entry: NewEntry): Record<string, string> {

@@ -18,8 +18,9 @@ import {
   buildContainers,
   copyProject,
   docker,
-  playbook,
   Engine,
+  eventually,
+  playbook,
   removeImages,
   Run,
   serve,
@@ -99,14 +100,6 @@ function buildUntil(dir: string, host: string, count: number, env: Record<string
   });
   reached.catch(() => undefined);
   return { child, reached, exited };
-}
-
-async function eventually(check: () => Promise<boolean>, seconds = 15): Promise<boolean> {
-  for (let i = 0; i < seconds * 4; i++) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return false;
 }
 
 const noBuildContainers = () => eventually(async () => (await buildContainers()).length === 0);

@@ -71,13 +71,18 @@ export function command(program: string, args: string[], env: Record<string, str
   return result.stdout;
 }
 
-/** Waits (up to 30 s) for a server a test started to answer. */
-export async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    if (await check().catch(() => false)) return;
+/** Whether `check` comes true within `seconds`, asking four times a second. */
+export async function eventually(check: () => Promise<boolean>, seconds = 15): Promise<boolean> {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (await check()) return true;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`${what} did not come up`);
+  return false;
+}
+
+/** Waits (up to 30 s) for a server a test started to answer. */
+export async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  if (!(await eventually(() => check().catch(() => false), 30))) throw new Error(`${what} did not come up`);
 }
 
 export function strata(args: string[], env: Record<string, string> = {}): Run {
