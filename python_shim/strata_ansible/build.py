@@ -3,18 +3,17 @@ strategy object (Ansible makes one per play), so a host's chain goes on from
 play to play, and its images are tagged once, after the last play."""
 
 import atexit
-import json
 import sys
 import time
 
 from ansible import constants as C
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.template import Templar
 from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
-from . import protocol, report
+from . import launcher, protocol, report
+from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
 from .replay import stored_form
@@ -27,8 +26,8 @@ display = Display()
 # container, so they make no layer and no link; stock Ansible runs them.
 CONTROLLER_ACTIONS = frozenset(
     C._ACTION_ALL_INCLUDES + C._ACTION_IMPORT_TASKS + C._ACTION_IMPORT_ROLE + C._ACTION_META + C._ACTION_SET_FACT
-    + C._ACTION_INCLUDE_VARS + C._ACTION_DEBUG + C._ACTION_INVENTORY_TASKS
-    + add_internal_fqcns(('assert', 'fail', 'pause', 'set_stats'))
+    + C._ACTION_INCLUDE_VARS + C._ACTION_DEBUG
+    + add_internal_fqcns(('add_host', 'group_by', 'assert', 'fail', 'pause', 'set_stats'))
 )
 
 # Tasks whose effect is not (only) on the container: `fetch` writes to the
@@ -39,17 +38,6 @@ NEVER_CACHED = frozenset(add_internal_fqcns(('fetch',)))
 # (The docker CLI connection, not docker_api: it copies files in through
 # `docker exec`, which reaches the scratch tmpfs; the archive API cannot.)
 CONNECTION = 'community.docker.docker'
-DEFAULT_INTERPRETER = '/usr/bin/python3'
-
-# Every Python module run makes and removes a payload directory under the
-# system temp dir, which would put /tmp into every layer. This runs the module
-# as python3 would, but with Python's own temp dir in the container's scratch
-# space; the module's environment, and so what its commands see, is unchanged.
-_SCRATCH_PYTHON = (
-    "{python} -c 'import sys,tempfile;tempfile.tempdir={scratch};"
-    "src=open(sys.argv[1]).read() if len(sys.argv)>1 else sys.stdin.read();"
-    "sys.argv=sys.argv[1:] or [\"\"];exec(compile(src,sys.argv[0] or \"<stdin>\",\"exec\"))'"
-)
 
 
 class Hit:
@@ -77,10 +65,17 @@ class HostRecord:
 
 class _StatsListener:
     """Hooked into the TaskQueueManager's callbacks to hear that the playbook
-    has ended (after the recap), which no strategy method is told."""
+    has ended (after the recap), which no strategy method is told. It has
+    the attributes a callback plugin has, which newer releases read."""
+
+    disabled = False
+    wants_implicit_tasks = False
+    _implemented_callback_methods = frozenset({'v2_playbook_on_stats'})
+    _load_name = 'strata'
 
     def __init__(self, build):
         self._build = build
+        self._current_task_result = None
 
     def v2_playbook_on_stats(self, stats):
         self._build.finish(stats)
@@ -131,15 +126,17 @@ class Build:
     def plan(self, host, task, task_vars, play_context, loader):
         """None to leave the task to stock Ansible, else a Hit to replay or a
         Miss whose task vars point the task at the engine's container."""
-        templar = Templar(loader=loader, variables=task_vars)
-        base = templar.template(task_vars.get('strata_from'))
+        def template(value):
+            return api.template(loader, task_vars, value)
+
+        base = template(task_vars.get('strata_from'))
         if not base:
             return None
         action = task.resolved_action or task.action
-        if _runs_on_controller(task, action, host, templar):
+        if _runs_on_controller(task, action, host, template):
             return None
-        record = self._open(host.name, base, task_vars, templar)
-        cacheable = _cacheable(task_vars, templar) and action not in NEVER_CACHED
+        record = self._open(host.name, base, task_vars, template)
+        cacheable = _cacheable(task_vars, template) and action not in NEVER_CACHED
         try:
             described = describe(task, host, task_vars, play_context, loader)
         except Exception as e:  # noqa: BLE001 - any failure to describe, the worker reports it
@@ -163,15 +160,16 @@ class Build:
         self._show_progress('[%s] %s' % (host.name, described.label))
         return Miss(described, self._container_vars(host, task_vars, reply['container'], reply['scratch']))
 
-    def _open(self, host, base, task_vars, templar):
+    def _open(self, host, base, task_vars, template):
         record = self.hosts.get(host)
         if record is None:
-            tags = templar.template(task_vars.get('strata_image') or [])
+            tags = template(task_vars.get('strata_image') or [])
             tags = [tags] if isinstance(tags, str) else list(tags)
-            config = to_plain(templar.template(task_vars.get('strata_config')))
-            push, squash = (boolean(templar.template(task_vars.get(name, False)), strict=False)
+            config = to_plain(template(task_vars.get('strata_config')))
+            push, squash = (boolean(template(task_vars.get(name, False)), strict=False)
                             for name in ('strata_push', 'strata_squash'))
-            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash))
+            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
+                                                   launcher.scratch_files()))
             record = self.hosts[host] = HostRecord(host)
         return record
 
@@ -189,8 +187,7 @@ class Build:
             'ansible_async_dir': scratch,
         }
         if 'ansible_python_interpreter' not in task_vars:
-            overrides['ansible_python_interpreter'] = _SCRATCH_PYTHON.format(
-                python=DEFAULT_INTERPRETER, scratch=json.dumps(scratch))
+            overrides['ansible_python_interpreter'] = launcher.interpreter(scratch)
         task_vars = dict(task_vars, **overrides)
         # A task delegated to its own host takes its connection from here.
         delegated = task_vars.get('ansible_delegated_vars')
@@ -200,14 +197,14 @@ class Build:
 
     # -- after a task ran ---------------------------------------------------
 
-    def is_miss(self, task_result):
-        return self._pending.get((task_result._host.name, task_result._task._uuid)) == 'miss'
+    def is_miss(self, host, task):
+        return self._pending.get((host.name, task._uuid)) == 'miss'
 
     def task_finished(self, task_result, failed_for_good):
         """Commits, skips or discards what a task that missed did. `failed_for_good`:
         its failure was neither ignored nor rescued (Ansible counted it as a failure)."""
-        host = task_result._host
-        kind = self._pending.pop((host.name, task_result._task._uuid), None)
+        host, task, result = api.result_parts(task_result)
+        kind = self._pending.pop((host.name, task._uuid), None)
         if kind is None:
             return
         if kind == 'hit':
@@ -215,7 +212,7 @@ class Build:
             self._show_progress()
             return
         outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, failed_for_good)
-        stored = to_plain(stored_form(task_result._result)) if outcome == protocol.COMMIT else None
+        stored = to_plain(stored_form(result)) if outcome == protocol.COMMIT else None
         reply = self.client.request(protocol.task_done(host.name, outcome, stored))
         record = self.hosts[host.name]
         if outcome == protocol.COMMIT:
@@ -291,12 +288,12 @@ class Build:
             self._private = None
 
 
-def _runs_on_controller(task, action, host, templar):
+def _runs_on_controller(task, action, host, template):
     if action in CONTROLLER_ACTIONS:
         return True
-    if task.delegate_to is not None and templar.template(task.delegate_to) != host.name:
+    if task.delegate_to is not None and template(task.delegate_to) != host.name:
         return True
-    return templar.template(task.connection) == 'local'
+    return template(task.connection) == 'local'
 
 
 def _partial_run(cli_args):
@@ -304,15 +301,16 @@ def _partial_run(cli_args):
     return bool(tags or cli_args.get('skip_tags') or cli_args.get('start_at_task'))
 
 
-def _cacheable(task_vars, templar):
-    return boolean(templar.template(task_vars.get('_cacheable', True)), strict=False)
+def _cacheable(task_vars, template):
+    return boolean(template(task_vars.get('_cacheable', True)), strict=False)
 
 
 def _outcome(task_result, failed_for_good):
-    if task_result.is_unreachable():
+    status = api.result_status(task_result)
+    if status['unreachable']:
         return protocol.DISCARD
-    if task_result.is_skipped():
+    if status['skipped']:
         return protocol.SKIP
-    if task_result.is_failed() and failed_for_good:
+    if status['failed'] and failed_for_good:
         return protocol.DISCARD
     return protocol.COMMIT

@@ -12,9 +12,9 @@ import os
 import shlex
 import stat
 
-from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.template import AnsibleEnvironment, Templar
+
+from .compat import api
 
 # Which arg names a controller-side file, and under which search-path subdir
 # the action looks for it. A task whose args say the file is on the remote
@@ -91,7 +91,7 @@ def _file_or_tree(arg, name, path, follow=True):
     return [_entry(arg, name, _sha256_file(path), stat.S_IMODE(os.stat(path).st_mode))]
 
 
-def render_template(path, args, task_vars, loader, templar):
+def render_template(path, args, task_vars, loader):
     """The template as the template action would render it, with the
     template_* variables that change on every run (run date, mtime, the
     controller's host name and user) held still."""
@@ -108,14 +108,14 @@ def render_template(path, args, task_vars, loader, templar):
     template_vars.update({
         'template_host': 'strata', 'template_uid': 'strata', 'template_path': src, 'template_fullpath': src,
         'template_destpath': args.get('dest'), 'template_mtime': None, 'template_run_date': None,
-        'ansible_managed': C.DEFAULT_MANAGED_STR.format(host='strata', uid='strata', file=src),
     })
+    managed = api.ansible_managed(src, task_vars)
+    if managed is not None:
+        template_vars['ansible_managed'] = managed
     options = {k: args[k] for k in _TEMPLATE_ENV_ARGS if args.get(k) is not None}
     options['trim_blocks'] = boolean(args.get('trim_blocks', True), strict=False)
     options['lstrip_blocks'] = boolean(args.get('lstrip_blocks', False), strict=False)
-    renderer = templar.copy_with_new_env(environment_class=AnsibleEnvironment, searchpath=searchpath,
-                                         available_variables=template_vars, **options)
-    return renderer.do_template(source, preserve_trailing_newlines=True, escape_backslashes=False)
+    return api.render_template(source, searchpath, template_vars, options, loader)
 
 
 def file_inputs(action, args, search_path, task_vars, loader):
@@ -130,8 +130,7 @@ def file_inputs(action, args, search_path, task_vars, loader):
         return []
     path = loader.path_dwim_relative_stack(search_path, subdir, given)
     if name == 'template':
-        templar = Templar(loader=loader, variables=task_vars)
-        rendered = render_template(path, args, task_vars, loader, templar)
+        rendered = render_template(path, args, task_vars, loader)
         sha = hashlib.sha256(rendered.encode('utf-8', errors='surrogateescape')).hexdigest()
         return [_entry(arg, given, sha, stat.S_IMODE(os.stat(path).st_mode))]
     follow = boolean(args.get('local_follow', True), strict=False)

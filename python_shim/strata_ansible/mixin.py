@@ -7,6 +7,7 @@ everything else, the way mitogen's strategy mixin rides on Ansible's own.
 import re
 
 from .build import Build, Hit, Miss
+from .compat import api
 from .replay import queue_replay
 
 MISSING_PYTHON_HINT = (
@@ -31,10 +32,21 @@ class StrataMixin:
             task_vars = plan.task_vars
         return super()._queue_task(host, task, task_vars, play_context)
 
-    def normalize_task_result(self, task_result):
-        task_result = super().normalize_task_result(task_result)
-        if self._strata.is_miss(task_result):
-            _explain_missing_python(task_result)
+    # Where a worker's result first reaches the strategy; each generation of
+    # ansible-core names that place differently, and calls only its own.
+    def normalize_task_result(self, task_result):  # 2.14 to 2.18
+        return self._arrived(super().normalize_task_result(task_result))
+
+    def _convert_wire_task_result_to_raw(self, wire_task_result):  # 2.19 and 2.20
+        return self._arrived(super()._convert_wire_task_result_to_raw(wire_task_result))
+
+    def _convert_wire_task_result_to_host_task_result(self, wire_task_result):  # 2.21 and later
+        return self._arrived(super()._convert_wire_task_result_to_host_task_result(wire_task_result))
+
+    def _arrived(self, task_result):
+        host, task, result = api.result_parts(task_result)
+        if self._strata.is_miss(host, task):
+            _explain_missing_python(result)
         return task_result
 
     def _process_pending_results(self, iterator, one_pass=False, max_passes=None):
@@ -44,7 +56,7 @@ class StrataMixin:
         results = super()._process_pending_results(iterator, one_pass=one_pass, max_passes=max_passes)
         failures = self._tqm._stats.failures
         for task_result in results:
-            host = task_result._host.name
+            host = api.result_parts(task_result)[0].name
             self._strata.task_finished(task_result, failures.get(host, 0) > failures_before.get(host, 0))
         return results
 
@@ -53,8 +65,7 @@ class StrataMixin:
 _MISSING_INTERPRETER = re.compile(r'(/\S*python[\d.]*): (?:\d+: )?(?:not found|No such file or directory)')
 
 
-def _explain_missing_python(task_result):
-    result = task_result._result
+def _explain_missing_python(result):
     if not isinstance(result, dict) or not result.get('failed'):
         return
     said = ' '.join(str(result.get(k, '')) for k in ('msg', 'module_stderr', 'module_stdout'))

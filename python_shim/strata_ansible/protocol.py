@@ -5,7 +5,7 @@ The engine's side is src/protocol/frames.ts; both follow that page.
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -26,8 +26,9 @@ def hello():
     return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME}
 
 
-def open_host(host, base, tags, config, push, squash):
-    return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push, 'squash': squash}
+def open_host(host, base, tags, config, push, squash, scratch_files):
+    return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push,
+            'squash': squash, 'scratch_files': scratch_files}
 
 
 def task(host, label, inputs, lookup, cacheable, secret):

@@ -8,13 +8,9 @@ after it happens exactly as on the cold run, and no worker, connection or
 container is involved.
 """
 
-from ansible import constants as C
 from ansible.errors import AnsibleError
-from ansible.executor.task_result import TaskResult
-from ansible.playbook.conditional import Conditional
-from ansible.plugins.strategy import _get_item_vars, post_process_whens
-from ansible.template import Templar
-from ansible.utils.unsafe_proxy import wrap_var
+
+from .compat import api
 
 
 def stored_form(result):
@@ -23,7 +19,7 @@ def stored_form(result):
     kept = {k: v for k, v in result.items() if k != 'invocation'}
     if isinstance(kept.get('results'), list):
         kept['results'] = [stored_form(item) if isinstance(item, dict) else item for item in kept['results']]
-    return kept
+    return api.to_stored(kept)
 
 
 def reconsider_whens(result, task, task_vars, loader):
@@ -32,15 +28,14 @@ def reconsider_whens(result, task, task_vars, loader):
     fingerprint. `result` is changed in place."""
     if not (task.changed_when or task.failed_when):
         return
-    templar = Templar(loader=loader, variables=task_vars)
     looped = task.loop is not None or task.loop_with
     for one in (result.get('results', []) if looped else [result]):
         if not isinstance(one, dict) or one.get('skipped'):
             continue
-        variables = dict(task_vars, **_get_item_vars(one, task))
+        variables = dict(task_vars, **api.item_vars(one, task))
         if task.register:
-            variables[task.register] = wrap_var(one)
-        post_process_whens(one, task, templar, variables)
+            variables[task.register] = api.register_value(one)
+        api.reconsider_whens(one, task, variables, loader)
     if looped:
         items = [i for i in result.get('results', []) if isinstance(i, dict)]
         result['changed'] = any(i.get('changed') for i in items)
@@ -52,33 +47,21 @@ def reconsider_whens(result, task, task_vars, loader):
 
 def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fields):
     """Queues `stored` as if a worker had just returned it for (host, task)."""
-    stored = dict(stored)
-    reconsider_whens(stored, task, task_vars, strategy._loader)
-    result = wrap_var(stored)
+    result = api.from_stored(dict(stored))
+    reconsider_whens(result, task, task_vars, strategy._loader)
     strategy._queued_task_cache[(host.name, task._uuid)] = {
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
-            item_vars = dict(task_vars, **_get_item_vars(item, task)) if isinstance(item, dict) else task_vars
+            item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars
             _send_retry_callbacks(strategy, host, task, item, item_vars, task_fields)
             _send_item_callbacks(strategy, host, task, item, task_fields)
     else:
         _send_retry_callbacks(strategy, host, task, result, task_vars, task_fields)
-    strategy._final_q.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
+    api.queue_result(strategy, host, task, result, task_fields)
     strategy._pending_results += 1
-
-
-def attempts_allowed(task, variables, loader):
-    """How many attempts TaskExecutor gives a task: `retries` + 1 with
-    `until`, else 1."""
-    if not task.until:
-        return 1
-    retries = Templar(loader=loader, variables=variables).template(task.retries)
-    if retries is None:
-        return 3
-    return 1 if int(retries) <= 0 else int(retries) + 1
 
 
 def until_met(result, task, variables, loader):
@@ -86,12 +69,9 @@ def until_met(result, task, variables, loader):
     checks it: with the result under the task's `register` name."""
     variables = dict(variables)
     if task.register:
-        variables[task.register] = wrap_var(result)
-    condition = Conditional(loader=loader)
-    # The live task is never post-validated, so `until` may still be a string.
-    condition.when = task.until if isinstance(task.until, list) else [task.until]
+        variables[task.register] = api.register_value(result)
     try:
-        return condition.evaluate_conditional(Templar(loader=loader, variables=variables), variables)
+        return api.until_met(result, task, variables, loader)
     except AnsibleError:
         return False
 
@@ -110,24 +90,23 @@ def retried_attempts(result, attempts_allowed, met):
 def _send_retry_callbacks(strategy, host, task, result, variables, task_fields):
     # The stored result is the last attempt's; only the count of the earlier
     # ones survives, so they are announced with that count alone.
-    allowed = attempts_allowed(task, variables, strategy._loader)
+    allowed = api.attempts_allowed(task, variables, strategy._loader)
     if allowed <= 1 or not isinstance(result, dict):
         return
     met = until_met(result, task, variables, strategy._loader)
     for attempt in range(1, retried_attempts(result, allowed, met) + 1):
         retry = {'attempts': attempt, 'retries': allowed, '_ansible_retry': True}
-        strategy._final_q.send_callback('v2_runner_retry', TaskResult(host.name, task._uuid, retry, task_fields=task_fields))
+        api.queue_callback(strategy, 'v2_runner_retry', host, task, retry, task_fields)
 
 
 def _send_item_callbacks(strategy, host, task, item, task_fields):
     # The same choice of callbacks TaskExecutor._run_loop makes per item.
-    item_result = TaskResult(host.name, task._uuid, item, task_fields=task_fields)
-    if item_result.is_failed() or item_result.is_unreachable():
-        strategy._final_q.send_callback('v2_runner_item_on_failed', item_result)
-    elif item_result.is_skipped():
-        strategy._final_q.send_callback('v2_runner_item_on_skipped', item_result)
+    if api.is_failed(item) or item.get('unreachable'):
+        api.queue_callback(strategy, 'v2_runner_item_on_failed', host, task, item, task_fields)
+    elif api.is_skipped(item):
+        api.queue_callback(strategy, 'v2_runner_item_on_skipped', host, task, item, task_fields)
     else:
         if task_fields.get('diff'):
-            strategy._final_q.send_callback('v2_on_file_diff', item_result)
-        if task.action not in C._ACTION_INVENTORY_TASKS:
-            strategy._final_q.send_callback('v2_runner_item_on_ok', item_result)
+            api.queue_callback(strategy, 'v2_on_file_diff', host, task, item, task_fields)
+        if task.action not in api.INVENTORY_ACTIONS:
+            api.queue_callback(strategy, 'v2_runner_item_on_ok', host, task, item, task_fields)

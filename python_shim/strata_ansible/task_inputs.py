@@ -7,18 +7,14 @@ never touched. Anything that changes on every run stays out.
 """
 
 import hashlib
-import inspect
 import os
 import re
 
 import ansible
-from ansible.executor.module_common import get_action_args_with_defaults
-from ansible.executor.task_executor import TaskExecutor, remove_omit
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins import loader as plugin_loader
 from ansible.plugins.loader import module_loader
-from ansible.template import Templar
 
+from .compat import api
 from .controller_files import file_inputs, short_action
 from .plain import to_plain
 
@@ -51,7 +47,7 @@ def describe(task, host, task_vars, play_context, loader):
     playbook_dir = task_vars.get('playbook_dir')
     task_vars = _with_search_path(task, task_vars, loader)
     if task.loop is None and not task.loop_with:
-        if not task.evaluate_conditional(Templar(loader=loader, variables=task_vars), task_vars):
+        if not api.when_holds(task, loader, task_vars):
             return SKIPPED
         validated, inputs = _one_run(task, task_vars, play_context, loader)
         body, secret, fields = inputs, bool(validated.no_log), validated.dump_attrs()
@@ -87,18 +83,8 @@ def undescribable(task, action):
 
 def _one_run(task, variables, play_context, loader):
     """The validated copy of the task for one run (one loop item), and its inputs."""
-    templar = Templar(loader=loader, variables=variables)
-    # copy() copies the parent blocks too (not their other tasks), so
-    # post_validate cannot write to the live play.
-    validated = task.copy(exclude_tasks=True)
-    validated.post_validate(templar=templar)
+    validated, args, context = api.validate(task, loader, variables, play_context)
     action = validated.resolved_action or validated.action
-    args = get_action_args_with_defaults(action, validated.args, validated.module_defaults, templar,
-                                         action_groups=_action_groups(validated))
-    omit = variables.get('omit')
-    if omit:
-        args = remove_omit(args, omit)
-    context = play_context.set_task_and_variable_override(task=validated, variables=variables, templar=templar)
     inputs = {
         'args': args,
         'become': bool(context.become),
@@ -118,26 +104,6 @@ def _one_run(task, variables, play_context, loader):
         'files': file_inputs(action, args, validated.get_search_path(), variables, loader),
     }
     return validated, inputs
-
-
-def _action_groups(task):
-    play = getattr(task._parent, '_play', None)
-    return getattr(play, '_action_groups', {}) if play else {}
-
-
-def _loop_items(task, host, task_vars, play_context, loader):
-    # Ansible's own item resolution (loop:, with_*: lookups, loop caches), on a
-    # copy: TaskExecutor squashes the task it is given.
-    executor = TaskExecutor(**_executor_args(
-        host=host, task=task.copy(exclude_tasks=True), job_vars=dict(task_vars), play_context=play_context,
-        new_stdin=None, loader=loader, shared_loader_obj=plugin_loader, final_q=None, variable_manager=None))
-    return executor._get_loop_items() or []
-
-
-def _executor_args(**offered):
-    """The arguments this ansible-core's TaskExecutor takes (they changed between releases)."""
-    accepted = inspect.signature(TaskExecutor.__init__).parameters
-    return {name: value for name, value in offered.items() if name in accepted}
 
 
 _module_digests = {}
@@ -162,9 +128,8 @@ def module_digest(action, collections=None):
 
 def _loop_runs(task, host, task_vars, play_context, loader):
     """Inputs per loop item, as the worker's loop would run them."""
-    items = _loop_items(task, host, task_vars, play_context, loader)
-    control = task.loop_control.copy()
-    control.post_validate(templar=Templar(loader=loader, variables=task_vars))
+    items = api.loop_items(task, host, task_vars, play_context, loader)
+    control = api.validate_loop_control(task, loader, task_vars)
     runs = []
     for index, item in enumerate(items):
         variables = dict(task_vars)
@@ -175,7 +140,7 @@ def _loop_runs(task, host, task_vars, play_context, loader):
             variables['ansible_index_var'] = control.index_var
         if control.extended:
             variables['ansible_loop'] = _extended_loop_vars(items, index)
-        if not task.evaluate_conditional(Templar(loader=loader, variables=variables), variables):
+        if not api.when_holds(task, loader, variables):
             runs.append({'item': item, 'skipped': True})
             continue
         _, inputs = _one_run(task, variables, play_context, loader)
@@ -196,10 +161,9 @@ def _extended_loop_vars(items, index):
 
 def _loop_task_fields(task, task_vars, loader):
     """A loop's worker reports the task's own fields, with its flags templated."""
-    templar = Templar(loader=loader, variables=task_vars)
     fields = task.dump_attrs()
     for flag in ('ignore_errors', 'ignore_unreachable', 'no_log'):
-        value = templar.template(fields.get(flag))
+        value = api.template(loader, task_vars, fields.get(flag))
         fields[flag] = None if value is None else boolean(value, strict=False)
     return fields
 

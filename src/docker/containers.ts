@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Dockerode from 'dockerode';
+import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
 
 const PREFIX = 'strata-build';
@@ -21,6 +22,21 @@ export const SCRATCH_DIR = '/dev/strata';
 
 /** This machine, short; with the pid it names the engine that owns a container. */
 const MACHINE = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** Files (name: text) written into the scratch directory of every build container. */
+export type ScratchFiles = { [name: string]: string };
+
+const SCRATCH_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The scratch files an open_host asked for, checked: plain names, text content. */
+export function checkScratchFiles(host: string, files: Record<string, unknown>): ScratchFiles {
+  for (const [name, text] of Object.entries(files)) {
+    if (!SCRATCH_FILE_NAME.test(name) || typeof text !== 'string') {
+      throw new StrataError('bad_frame', `host ${host}: scratch file ${JSON.stringify(name)} needs a plain file name and text content`);
+    }
+  }
+  return files as ScratchFiles;
+}
 
 export interface BuildContainer {
   id: string;
@@ -59,7 +75,7 @@ function ownerOf(name: string): Owner | undefined {
  */
 export async function startBuildContainer(
   docker: Dockerode,
-  opts: { imageId: string; host: string; build: string; network?: string },
+  opts: { imageId: string; host: string; build: string; network?: string; scratchFiles?: ScratchFiles },
 ): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const container = await dockerCall(`creating build container ${name}`, () =>
@@ -78,11 +94,38 @@ export async function startBuildContainer(
   );
   try {
     await dockerCall(`starting build container ${name}`, () => container.start());
+    await placeScratchFiles(container, name, opts.scratchFiles ?? {});
   } catch (err) {
     await removeContainer(docker, container.id);
     throw err;
   }
   return { id: container.id, name, imageId: opts.imageId };
+}
+
+/**
+ * Writes the scratch files with the container's own shell, and waits for it:
+ * the tmpfs exists only once the container runs, where the archive API
+ * cannot reach it.
+ */
+async function placeScratchFiles(container: Dockerode.Container, name: string, files: ScratchFiles): Promise<void> {
+  const names = Object.keys(files);
+  if (names.length === 0) return;
+  const script = names.map((file, i) => `printf '%s' "$${i + 1}" > ${SCRATCH_DIR}/${file} && chmod 755 ${SCRATCH_DIR}/${file}`).join(' && ');
+  const exec = await dockerCall(`preparing build container ${name}`, () =>
+    container.exec({ Cmd: ['/bin/sh', '-c', script, 'strata', ...names.map((file) => files[file])], AttachStdout: true, AttachStderr: true }),
+  );
+  const stream = await dockerCall(`preparing build container ${name}`, () => exec.start({}));
+  let said = '';
+  stream.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  const { ExitCode } = await exec.inspect();
+  if (ExitCode !== 0) {
+    throw new StrataError('docker_error', `could not write strata's scratch files into build container ${name} (exit ${ExitCode}): ${said.trim()}; the image needs /bin/sh`);
+  }
 }
 
 /** Removes a container whatever its state; one that is already gone is fine. */

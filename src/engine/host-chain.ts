@@ -9,7 +9,7 @@ import { pushTags, RemoteCache } from '../cache/remote';
 import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { BuildContainer, removeContainer, SCRATCH_DIR, startBuildContainer } from '../docker/containers';
+import { BuildContainer, removeContainer, SCRATCH_DIR, ScratchFiles, startBuildContainer } from '../docker/containers';
 import { buildFinalImage } from '../docker/final-image';
 import { FLATTEN_AT, flattenedImage, layerCount } from '../docker/flatten';
 import { ImageConfig } from '../docker/image-config';
@@ -58,6 +58,8 @@ export interface HostChainOptions {
   push: boolean;
   /** Make the final image one layer over the base (strata_squash). */
   squash: boolean;
+  /** Files every build container gets in its scratch directory. */
+  scratchFiles: ScratchFiles;
   index: HostIndex;
   /** The registry cache, when STRATA_CACHE_REPO names one. */
   remote?: RemoteCache;
@@ -271,7 +273,7 @@ export class HostChain {
   }
 
   private startContainer(imageId: string): Promise<BuildContainer> {
-    const start = { imageId, host: this.host, build: this.opts.build };
+    const start = { imageId, host: this.host, build: this.opts.build, scratchFiles: this.opts.scratchFiles };
     if (!this.networkHolder) {
       const first = startBuildContainer(this.opts.docker, start);
       this.networkHolder = first.catch((err) => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
 import { dockerCall, dockerHost } from '../docker/client';
-import { removeBuildContainers } from '../docker/containers';
+import { checkScratchFiles, removeBuildContainers } from '../docker/containers';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
   HelloReply,
@@ -78,12 +78,13 @@ export class Session {
     const tags = checkImageTags(req.host, req.tags);
     const existing = this.hosts.get(req.host);
     if (existing) return { base_id: existing.baseId };
+    const scratchFiles = checkScratchFiles(req.host, req.scratch_files);
     const base = await resolveBaseImage(this.docker, req.host, req.base);
     const index = new HostIndex(this.docker, req.host);
     const remote = RemoteCache.fromEnvironment(this.docker);
     this.hosts.set(
       req.host,
-      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, squash: req.squash, index, remote, log: this.log }),
+      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, squash: req.squash, scratchFiles, index, remote, log: this.log }),
     );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };

@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest frame the engine accepts, in bytes. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -28,6 +28,8 @@ export interface OpenHostRequest {
   push: boolean;
   /** strata_squash: the final image as one layer over the base. */
   squash: boolean;
+  /** Files (name: text) to place in every build container's scratch directory before a task runs there. */
+  scratch_files: { [name: string]: string };
 }
 
 export interface TaskRequest {

@@ -1,18 +1,34 @@
-"""strata refuses an ansible-core whose strategy API it was not built for,
-with a message that names both versions and the way out."""
+"""strata refuses an ansible-core older than it knows, with a message that
+names the release and the way out, and warns about one newer than tested."""
 
 import pytest
 from ansible.errors import AnsibleError
 
-from strata_ansible import _check_ansible_version
+from strata_ansible import compat
 
 
-@pytest.mark.parametrize('version', ['2.14.18', '2.15.0', '2.18.7'])
-def test_the_supported_releases_pass(version):
-    _check_ansible_version(version)
+@pytest.mark.parametrize('version', ['2.14.18', '2.15.0', '2.18.7', '2.19.11', '2.22.0b2'])
+def test_the_tested_releases_pass_quietly(version, capsys):
+    compat.check_version(version)
+    assert 'WARNING' not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('version', ['2.19.11', '2.13.9', '3.0.0.dev0'])
-def test_other_releases_are_refused_by_name(version):
-    with pytest.raises(AnsibleError, match=r'strata works with ansible-core 2\.14 to 2\.18, and this is ansible-core ' + version.replace('.', r'\.')):
-        _check_ansible_version(version)
+@pytest.mark.parametrize('version', ['2.13.9', '2.9.27'])
+def test_older_releases_are_refused_by_name(version):
+    with pytest.raises(AnsibleError, match=r'strata works with ansible-core 2\.14 or later, and this is ansible-core ' + version.replace('.', r'\.')):
+        compat.check_version(version)
+
+
+@pytest.mark.parametrize('version', ['2.23.0', '3.0.0.dev0'])
+def test_newer_releases_run_with_a_warning_that_names_the_tested_range(version, capsys):
+    compat.check_version(version)
+    err = capsys.readouterr().err
+    assert 'strata is tested with ansible-core 2.14 to 2.22, and this is ansible-core ' + version in ' '.join(err.split())
+
+
+@pytest.mark.parametrize('version, generation', [('2.14.18', 'legacy'), ('2.18.1', 'legacy'), ('2.19.11', 'tagged'), ('2.20.0', 'tagged')])
+def test_each_release_gets_its_generation_adapter(version, generation):
+    if compat.release(version) >= (2, 19) and compat.api.release < (2, 19) or \
+            compat.release(version) < (2, 19) and compat.api.release >= (2, 19):
+        pytest.skip('an adapter imports only under its own ansible-core')
+    assert compat._load(version).generation == generation

@@ -4,20 +4,31 @@ the same count TaskExecutor printed when the task ran."""
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.task import Task
 
-from strata_ansible.replay import attempts_allowed, retried_attempts, until_met
+from conftest import trusted
+from strata_ansible.compat import api
+from strata_ansible.replay import retried_attempts, until_met
 
 
 def task(**fields):
-    return Task.load(dict({'command': 'true'}, **fields))
+    return Task.load(trusted(dict({'command': 'true'}, **fields)))
 
 
 def test_attempts_allowed_follows_task_executor():
     loader = DataLoader()
-    assert attempts_allowed(task(), {}, loader) == 1
-    assert attempts_allowed(task(until='x', retries=5), {}, loader) == 6
-    assert attempts_allowed(task(until='x', retries=0), {}, loader) == 1
+    assert api.attempts_allowed(task(), {}, loader) == 1
+    assert api.attempts_allowed(task(until='x', retries=5), {}, loader) == 6
+    assert api.attempts_allowed(task(until='x', retries=0), {}, loader) == 1
     # A loop's retries may use the item: the replay passes each item's variables.
-    assert attempts_allowed(task(until='x', retries='{{ item.n }}'), {'item': {'n': 4}}, loader) == 5
+    assert api.attempts_allowed(task(until='x', retries='{{ item.n }}'), {'item': {'n': 4}}, loader) == 5
+
+
+def test_until_without_retries_gets_three_retries():
+    assert api.attempts_allowed(task(until='x'), {}, DataLoader()) == 4
+
+
+def test_retries_without_until_retry_from_2_16_on():
+    expected = 3 if api.release >= (2, 16) else 1
+    assert api.attempts_allowed(task(retries=2), {}, DataLoader()) == expected
 
 
 def test_until_is_checked_against_the_result_under_its_register_name():

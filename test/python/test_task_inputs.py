@@ -9,6 +9,7 @@ from ansible.playbook.play import Play
 from ansible.playbook.play_context import PlayContext
 from ansible.vars.manager import VariableManager
 
+from conftest import trusted
 from strata_ansible.task_inputs import SKIPPED, describe
 
 
@@ -26,8 +27,8 @@ def described(tmp_path, tasks, play_vars=None, host_vars=None):
     variables = VariableManager(loader=loader, inventory=inventory)
     host = inventory.get_host('web')
     for name, value in (host_vars or {}).items():
-        host.set_variable(name, value)
-    play = Play.load({'hosts': 'all', 'gather_facts': False, 'vars': play_vars or {}, 'tasks': tasks},
+        host.set_variable(name, trusted(value))
+    play = Play.load(trusted({'hosts': 'all', 'gather_facts': False, 'vars': play_vars or {}, 'tasks': tasks}),
                      variable_manager=variables, loader=loader)
     out = []
     for block in play.compile():

@@ -9,8 +9,8 @@ import { decodeRequest, encodeValue } from '../../src/protocol/codec';
 import { StrataError } from '../../src/protocol/frames';
 
 const VALID = [
-  { id: 1, type: 'hello', protocol: 1, client: 'fuzz' },
-  { id: 2, type: 'open_host', host: 'web', base: 'strata-base:bookworm', tags: ['a/b:c'], config: { cmd: ['x'] }, push: false, squash: false },
+  { id: 1, type: 'hello', protocol: 2, client: 'fuzz' },
+  { id: 2, type: 'open_host', host: 'web', base: 'strata-base:bookworm', tags: ['a/b:c'], config: { cmd: ['x'] }, push: false, squash: false, scratch_files: { python: '#!/bin/sh' } },
   { id: 3, type: 'task', host: 'web', label: 'copy', inputs: { args: { a: [1, 2, { b: 'c' }] } }, lookup: true, cacheable: true, secret: false },
   { id: 4, type: 'task_done', host: 'web', outcome: 'commit', result: { changed: true, results: [{ item: 1 }] } },
   { id: 5, type: 'finish_host', host: 'web' },
