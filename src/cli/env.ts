@@ -8,6 +8,11 @@ export function strategyPluginDir(): string {
   return join(PACKAGE_ROOT, 'python_shim', 'strategy');
 }
 
+/** The callback that gives plays naming their own strategy (free, debug...) its strata variant. */
+export function callbackPluginDir(): string {
+  return join(PACKAGE_ROOT, 'python_shim', 'callback');
+}
+
 function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
@@ -15,6 +20,7 @@ function shellQuote(text: string): string {
 export function envExports(): string[] {
   return [
     `export ANSIBLE_STRATEGY_PLUGINS=${shellQuote(strategyPluginDir())}"\${ANSIBLE_STRATEGY_PLUGINS:+:\$ANSIBLE_STRATEGY_PLUGINS}"`,
+    `export ANSIBLE_CALLBACK_PLUGINS=${shellQuote(callbackPluginDir())}"\${ANSIBLE_CALLBACK_PLUGINS:+:\$ANSIBLE_CALLBACK_PLUGINS}"`,
     'export ANSIBLE_STRATEGY=strata',
     // The plugin starts its private engine with the same Node that ran this.
     `export STRATA_NODE=${shellQuote(process.execPath)}`,

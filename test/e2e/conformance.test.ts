@@ -4,7 +4,8 @@
 // from the cache. Agreement: the same PLAY RECAP, the same task lines (ok,
 // changed, skipping, failed, retrying) for each host, the same files (type,
 // mode, owner, content) in the result, and the same values of the variables
-// the case prints in its "conformance: vars" task. The cached run starts no
+// the case prints in its "conformance: vars" task, the same warnings and
+// deprecations. The cached run starts no
 // container unless the case says otherwise.
 
 import assert from 'node:assert/strict';
@@ -80,6 +81,18 @@ function taskLines(out: string): Record<string, string[]> {
     if (match) (found[match[1]] ??= []).push(line.replace(/ => \{.*$/, ''));
   }
   return found;
+}
+
+/**
+ * The warnings and deprecations the run printed, first line of each, in
+ * order; without the one ansible-core 2.19+ prints for every third-party
+ * strategy (strata's own, not the play's).
+ */
+function warnings(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => /^\[(WARNING|DEPRECATION WARNING)\]: /.test(l))
+    .filter((l) => !/strategy plugins not included in ansible\.builtin|^\[WARNING\]: Deprecation warnings can be disabled/.test(l));
 }
 
 /** Differences between two manifests, for a readable failure. */
@@ -161,6 +174,7 @@ for (const name of readdirSync(CASES, { withFileTypes: true }).filter((d) => d.i
         assert.deepEqual(recap(other.run.out), recap(stock.run.out), `${label} recap`);
         assert.deepEqual(printedVars(other.run.out), printedVars(stock.run.out), `${label} variables`);
         assert.deepEqual(taskLines(other.run.out), taskLines(stock.run.out), `${label} task lines`);
+        assert.deepEqual(warnings(other.run.out), warnings(stock.run.out), `${label} warnings`);
         for (const host of Object.keys(hosts)) {
           const diff = manifestDiff(stock.manifests[host], other.manifests[host]);
           assert.deepEqual(diff, [], `${label} files of ${host} differ from stock`);
