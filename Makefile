@@ -4,7 +4,7 @@ PYTHON      := /usr/bin/python3
 BASE_IMAGE  := strata-base:bookworm
 NODE_TEST   := node --test --test-reporter=spec
 
-.PHONY: setup packages docker base-image node demo test test-unit test-python test-e2e clean-cache bench
+.PHONY: setup packages docker base-image node ansible-versions demo test test-unit test-python test-e2e test-ansible-versions clean-cache bench
 
 setup: packages docker base-image node
 
@@ -20,11 +20,28 @@ base-image: docker
 node:
 	@scripts/setup-node.sh
 
+# Extra ansible-core versions for the test matrix, from Debian's archive (the host's
+# apt sources untouched): .cache/ansible/VERSION/bin/{ansible-playbook,ansible,ansible-doc,python}.
+ANSIBLE_VERSIONS ?= 2.19 2.22
+ansible-versions: docker
+	@scripts/setup-ansible.sh $(ANSIBLE_VERSIONS)
+
+# What runs again on each newer ansible-core: the Python unit tests, the
+# conformance suite and the core end-to-end tests (Debian 12's 2.14 runs everything).
+MATRIX_E2E := ansible-version conformance example failures cache-controls two-images
+test-ansible-versions: setup ansible-versions
+	@for v in $(ANSIBLE_VERSIONS); do \
+	  echo "== ansible-core $$v"; \
+	  .cache/ansible/$$v/bin/python -m pytest -q -p no:cacheprovider test/python || exit 1; \
+	  PATH="$(CURDIR)/.cache/ansible/$$v/bin:$$PATH" STRATA_TEST_ANSIBLE=$$v \
+	    $(NODE_TEST) --test-concurrency=1 $(patsubst %,dist/test/e2e/%.test.js,$(MATRIX_E2E)) || exit 1; \
+	done
+
 demo: setup
 	@scripts/demo.sh
 
 test: setup
-	$(MAKE) --no-print-directory test-unit test-python test-e2e
+	$(MAKE) --no-print-directory test-unit test-python test-e2e test-ansible-versions
 
 test-unit: node
 	$(NODE_TEST) dist/test/unit/

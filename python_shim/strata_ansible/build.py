@@ -9,6 +9,7 @@ import time
 from ansible import constants as C
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.callback import CallbackBase
 from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
@@ -47,8 +48,9 @@ class Hit:
 
 
 class Miss:
-    def __init__(self, described, task_vars):
+    def __init__(self, described, task, task_vars):
         self.described = described
+        self.task = task
         self.task_vars = task_vars
 
 
@@ -63,19 +65,16 @@ class HostRecord:
         self.layer_bytes = 0
 
 
-class _StatsListener:
+class _StatsListener(CallbackBase):
     """Hooked into the TaskQueueManager's callbacks to hear that the playbook
-    has ended (after the recap), which no strategy method is told. It has
-    the attributes a callback plugin has, which newer releases read."""
+    has ended (after the recap), which no strategy method is told. A callback
+    plugin in all but name: the TaskQueueManager treats it as one."""
 
-    disabled = False
-    wants_implicit_tasks = False
-    _implemented_callback_methods = frozenset({'v2_playbook_on_stats'})
     _load_name = 'strata'
 
     def __init__(self, build):
+        super().__init__()
         self._build = build
-        self._current_task_result = None
 
     def v2_playbook_on_stats(self, stats):
         self._build.finish(stats)
@@ -158,7 +157,8 @@ class Build:
         record.misses += 1
         self._pending[key] = 'miss'
         self._show_progress('[%s] %s' % (host.name, described.label))
-        return Miss(described, self._container_vars(host, task_vars, reply['container'], reply['scratch']))
+        return Miss(described, _undelegated_from_itself(task, host, template),
+                    self._container_vars(host, task_vars, reply['container'], reply['scratch']))
 
     def _open(self, host, base, task_vars, template):
         record = self.hosts.get(host)
@@ -203,7 +203,7 @@ class Build:
     def task_finished(self, task_result, failed_for_good):
         """Commits, skips or discards what a task that missed did. `failed_for_good`:
         its failure was neither ignored nor rescued (Ansible counted it as a failure)."""
-        host, task, result = api.result_parts(task_result)
+        host, task = api.host_and_task(task_result)
         kind = self._pending.pop((host.name, task._uuid), None)
         if kind is None:
             return
@@ -212,7 +212,7 @@ class Build:
             self._show_progress()
             return
         outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, failed_for_good)
-        stored = to_plain(stored_form(result)) if outcome == protocol.COMMIT else None
+        stored = to_plain(stored_form(api.result_data(task_result))) if outcome == protocol.COMMIT else None
         reply = self.client.request(protocol.task_done(host.name, outcome, stored))
         record = self.hosts[host.name]
         if outcome == protocol.COMMIT:
@@ -294,6 +294,18 @@ def _runs_on_controller(task, action, host, template):
     if task.delegate_to is not None and template(task.delegate_to) != host.name:
         return True
     return template(task.connection) == 'local'
+
+
+def _undelegated_from_itself(task, host, template):
+    """The task to run. One delegated to its own host runs in the build
+    container like any other; from 2.19 on the worker works out a delegated
+    host's connection from the inventory alone, so such a task runs as a copy
+    without the delegation (same uuid: its result is the task's)."""
+    if not api.WORKER_RESOLVES_DELEGATION or task.delegate_to is None or template(task.delegate_to) != host.name:
+        return task
+    undelegated = task.copy(exclude_tasks=True)
+    undelegated.delegate_to = None
+    return undelegated
 
 
 def _partial_run(cli_args):

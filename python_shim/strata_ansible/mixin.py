@@ -29,7 +29,7 @@ class StrataMixin:
             queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
             return None
         if isinstance(plan, Miss):
-            task_vars = plan.task_vars
+            task, task_vars = plan.task, plan.task_vars
         return super()._queue_task(host, task, task_vars, play_context)
 
     # Where a worker's result first reaches the strategy; each generation of
@@ -44,9 +44,11 @@ class StrataMixin:
         return self._arrived(super()._convert_wire_task_result_to_host_task_result(wire_task_result))
 
     def _arrived(self, task_result):
-        host, task, result = api.result_parts(task_result)
+        host, task = api.host_and_task(task_result)
         if self._strata.is_miss(host, task):
-            _explain_missing_python(result)
+            hint = _missing_python_hint(api.result_data(task_result))
+            if hint:
+                api.replace_message(task_result, hint)
         return task_result
 
     def _process_pending_results(self, iterator, one_pass=False, max_passes=None):
@@ -56,7 +58,7 @@ class StrataMixin:
         results = super()._process_pending_results(iterator, one_pass=one_pass, max_passes=max_passes)
         failures = self._tqm._stats.failures
         for task_result in results:
-            host = api.result_parts(task_result)[0].name
+            host = api.host_and_task(task_result)[0].name
             self._strata.task_finished(task_result, failures.get(host, 0) > failures_before.get(host, 0))
         return results
 
@@ -65,10 +67,10 @@ class StrataMixin:
 _MISSING_INTERPRETER = re.compile(r'(/\S*python[\d.]*): (?:\d+: )?(?:not found|No such file or directory)')
 
 
-def _explain_missing_python(result):
+def _missing_python_hint(result):
+    """strata's hint for a failed result that says the image has no Python."""
     if not isinstance(result, dict) or not result.get('failed'):
-        return
+        return None
     said = ' '.join(str(result.get(k, '')) for k in ('msg', 'module_stderr', 'module_stdout'))
     missing = _MISSING_INTERPRETER.search(said)
-    if missing:
-        result['msg'] = MISSING_PYTHON_HINT.format(interpreter=missing.group(1))
+    return MISSING_PYTHON_HINT.format(interpreter=missing.group(1)) if missing else None

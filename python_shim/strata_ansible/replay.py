@@ -47,12 +47,22 @@ def reconsider_whens(result, task, task_vars, loader):
 
 def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fields):
     """Queues `stored` as if a worker had just returned it for (host, task)."""
-    result = api.from_stored(dict(stored))
-    reconsider_whens(result, task, task_vars, strategy._loader)
     strategy._queued_task_cache[(host.name, task._uuid)] = {
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
+    if getattr(api, 'replays_in_executor', False):
+        api.run_replay(strategy, host, task, task_vars, play_context, stored)
+    else:
+        _inject(strategy, host, task, task_vars, stored, task_fields)
+    strategy._pending_results += 1
+
+
+def _inject(strategy, host, task, task_vars, stored, task_fields):
+    """What a worker would have sent: the result, and the callbacks of the
+    retries and loop items before it."""
+    result = api.from_stored(dict(stored))
+    reconsider_whens(result, task, task_vars, strategy._loader)
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
             item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars
@@ -61,7 +71,6 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
     else:
         _send_retry_callbacks(strategy, host, task, result, task_vars, task_fields)
     api.queue_result(strategy, host, task, result, task_fields)
-    strategy._pending_results += 1
 
 
 def until_met(result, task, variables, loader):

@@ -13,6 +13,7 @@ import re
 import ansible
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.loader import module_loader
+from ansible.release import __version__ as ANSIBLE_VERSION
 
 from .compat import api
 from .controller_files import file_inputs, short_action
@@ -60,7 +61,9 @@ def describe(task, host, task_vars, play_context, loader):
         secret = any(item.get('no_log') for item in items)
         fields = _loop_task_fields(task, task_vars, loader)
         args_for_label = next(item['args'] for item in items if not item.get('skipped'))
-    body.update(schema=INPUTS_SCHEMA, action=action, module=module_digest(action, task.collections))
+    # The release runs the task (its modules, its action plugins) and wrote the stored result.
+    body.update(schema=INPUTS_SCHEMA, action=action, module=module_digest(action, task.collections),
+                ansible_core=ANSIBLE_VERSION)
     inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
     return Described(inputs, _label(action, args_for_label, secret, task), secret, fields)
 

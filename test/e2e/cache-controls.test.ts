@@ -144,7 +144,7 @@ describe('no_log', () => {
       const cold = ok(playbook(dir, [], env));
       const warm = ok(playbook(dir, [], env));
       for (const out of [cold.out, warm.out, engine.log()]) assert.ok(!out.includes(token), 'the secret is not printed or logged');
-      assert.match(warm.out, /"secret_len": "\d+"/, 'the registered value still reaches later tasks');
+      assert.match(warm.out, /"secret_len": "?\d+"?/, 'the registered value still reaches later tasks');
     } finally {
       await engine.stop();
     }

@@ -11,7 +11,8 @@ Three generations of the strategy API:
   templating is the data-tagging `TemplateEngine` (a string not marked
   trusted is not rendered), warnings and errors in results are objects.
 - `unified` (2.21 and later): one `UnifiedTaskResult` per task, `register`
-  computed in the worker, results sent as `(host, task, utr)`.
+  computed in the worker, results sent as `(host, task, utr)`; a hit is
+  replayed by Ansible's own TaskExecutor rather than injected.
 """
 
 from ansible.errors import AnsibleError

@@ -17,6 +17,8 @@ from ansible.utils.unsafe_proxy import wrap_var
 class Legacy:
     generation = 'legacy'
     INVENTORY_ACTIONS = tuple(C._ACTION_INVENTORY_TASKS)
+    # The strategy's task vars decide a delegated host's connection.
+    WORKER_RESOLVES_DELEGATION = False
 
     def __init__(self, release):
         self.release = release
@@ -70,9 +72,15 @@ class Legacy:
 
     # -- results -------------------------------------------------------------
 
-    def result_parts(self, task_result):
-        """(host, task, result dict) of a result the strategy processes."""
-        return task_result._host, task_result._task, task_result._result
+    def host_and_task(self, task_result):
+        return task_result._host, task_result._task
+
+    def result_data(self, task_result):
+        """The result dict of a result the strategy processes."""
+        return task_result._result
+
+    def replace_message(self, task_result, message):
+        task_result._result['msg'] = message
 
     def result_status(self, task_result):
         return {'unreachable': task_result.is_unreachable(), 'skipped': task_result.is_skipped(),

@@ -7,7 +7,7 @@ and exceptions in results are objects."""
 from ansible import constants as C
 from ansible._internal._templating._engine import TemplateEngine
 from ansible.executor.task_executor import TaskExecutor
-from ansible.executor.task_result import _RawTaskResult
+from ansible.executor import task_result as _task_result
 from ansible.module_utils._internal._datatag import AnsibleSerializable
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy import _get_item_vars
@@ -19,6 +19,8 @@ _TYPE_KEY = AnsibleSerializable._TYPE_KEY
 class Tagged:
     generation = 'tagged'
     INVENTORY_ACTIONS = tuple(getattr(C, '_ACTION_INVENTORY_TASKS', ()))
+    # The worker works out a delegated host's vars from the inventory.
+    WORKER_RESOLVES_DELEGATION = True
 
     def __init__(self, release):
         self.release = release
@@ -62,8 +64,14 @@ class Tagged:
 
     # -- results -------------------------------------------------------------
 
-    def result_parts(self, task_result):
-        return task_result.host, task_result.task, task_result._return_data
+    def host_and_task(self, task_result):
+        return task_result.host, task_result.task
+
+    def result_data(self, task_result):
+        return task_result._return_data
+
+    def replace_message(self, task_result, message):
+        task_result._return_data['msg'] = message
 
     def result_status(self, task_result):
         return {'unreachable': task_result.is_unreachable(), 'skipped': task_result.is_skipped(),
@@ -76,16 +84,16 @@ class Tagged:
         return _deserialized(stored)
 
     def queue_result(self, strategy, host, task, result, task_fields):
-        strategy._final_q.send_task_result(_RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
+        strategy._final_q.send_task_result(_task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
 
     def queue_callback(self, strategy, method, host, task, result, task_fields):
-        strategy._final_q.send_callback(method, _RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
+        strategy._final_q.send_callback(method, _task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
 
     def is_failed(self, result):
-        return _RawTaskResult(host=None, task=None, return_data=result, task_fields={}).is_failed()
+        return _task_result._RawTaskResult(host=None, task=None, return_data=result, task_fields={}).is_failed()
 
     def is_skipped(self, result):
-        return _RawTaskResult(host=None, task=None, return_data=result, task_fields={}).is_skipped()
+        return _task_result._RawTaskResult(host=None, task=None, return_data=result, task_fields={}).is_skipped()
 
     def item_vars(self, item, task):
         return _get_item_vars(item, task)

@@ -1,4 +1,4 @@
-"""How many FAILED - RETRYING lines a cached until/retries task replays:
+"""Injected replays (ansible-core 2.14 to 2.20): how many FAILED - RETRYING lines a cached until/retries task replays:
 the same count TaskExecutor printed when the task ran."""
 
 from ansible.parsing.dataloader import DataLoader

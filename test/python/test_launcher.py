@@ -1,0 +1,52 @@
+"""The module launcher strata puts in each build container's scratch
+directory, run here with the host's sh and Python: only Ansible's payload
+directory goes to the scratch directory; the module sees its usual temp dir,
+arguments and environment."""
+
+import json
+import os
+import stat
+import subprocess
+
+from strata_ansible import launcher
+
+MODULE = '''
+import json, os, sys, tempfile
+payload = tempfile.mkdtemp(prefix="ansible_ping_payload_")
+own = tempfile.mkdtemp(prefix="made_by_the_module_")
+print(json.dumps({"payload": payload, "own": own, "tempdir": tempfile.gettempdir(),
+                  "argv": sys.argv, "name": __name__, "tmpdir_env": os.environ.get("TMPDIR")}))
+os.rmdir(payload)
+os.rmdir(own)
+'''
+
+
+def install(scratch):
+    for name, text in launcher.scratch_files().items():
+        path = scratch / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return launcher.interpreter(str(scratch))
+
+
+def test_only_the_payload_directory_goes_to_scratch(tmp_path):
+    python = install(tmp_path)
+    out = subprocess.run([python], input=MODULE, capture_output=True, text=True, check=True).stdout
+    seen = json.loads(out)
+    assert os.path.dirname(seen['payload']) == str(tmp_path)
+    assert os.path.dirname(seen['own']) == seen['tempdir'] != str(tmp_path)
+    assert seen['name'] == '__main__'
+    assert seen['tmpdir_env'] == os.environ.get('TMPDIR')
+
+
+def test_a_module_file_and_its_arguments_are_passed_as_python_would(tmp_path):
+    python = install(tmp_path)
+    module = tmp_path / 'AnsiballZ_ping.py'
+    module.write_text(MODULE)
+    out = subprocess.run([python, str(module)], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)['argv'] == [str(module)]
+
+
+def test_the_interpreter_is_one_word_so_any_release_can_quote_it(tmp_path):
+    # ansible-core 2.18 quotes the interpreter as a single word (shlex.join).
+    assert ' ' not in launcher.interpreter(str(tmp_path))
