@@ -75,6 +75,10 @@ class _StatsListener(CallbackBase):
     def __init__(self, build):
         super().__init__()
         self._build = build
+        # What the plugin loader does for a loaded callback since 2.19: which
+        # methods it implements, so the TaskQueueManager calls them.
+        if hasattr(self, '_init_callback_methods'):
+            self._init_callback_methods()
 
     def v2_playbook_on_stats(self, stats):
         self._build.finish(stats)

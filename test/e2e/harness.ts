@@ -50,11 +50,12 @@ function finish(result: SpawnSyncReturns<string>, started: number): Run {
 
 /**
  * Runs ansible-playbook in `dir` the way the README tells a user to: in a
- * shell that has evaluated `strata env`.
+ * shell that has evaluated `strata env`; with `stock`, stock Ansible alone.
  */
-export function playbook(dir: string, args: string[] = [], env: Record<string, string> = {}): Run {
+export function playbook(dir: string, args: string[] = [], env: Record<string, string> = {}, stock = false): Run {
   const started = Date.now();
-  const script = `eval "$(node ${JSON.stringify(STRATA)} env)" && exec ansible-playbook -i inventory.yml site.yml "$@"`;
+  const setup = stock ? '' : `eval "$(node ${JSON.stringify(STRATA)} env)" && `;
+  const script = `${setup}exec ansible-playbook -i inventory.yml site.yml "$@"`;
   const result = spawnSync('bash', ['-c', script, 'bash', ...args], {
     cwd: dir,
     encoding: 'utf8',
