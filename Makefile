@@ -26,15 +26,19 @@ ANSIBLE_VERSIONS ?= 2.19 2.22
 ansible-versions: docker
 	@scripts/setup-ansible.sh $(ANSIBLE_VERSIONS)
 
-# What runs again on each newer ansible-core: the Python unit tests, the
-# conformance suite and the core end-to-end tests (Debian 12's 2.14 runs everything).
-MATRIX_E2E := ansible-version conformance example failures cache-controls two-images
+# What runs again on each newer ansible-core (Debian 12's 2.14 runs everything):
+# the Python unit tests everywhere; on the newest, the conformance suite and the
+# core end-to-end tests; on 2.19, to keep CI within its time, the conformance
+# suite and the example.
+E2E_2.19 := ansible-version conformance example
+E2E_2.22 := ansible-version conformance example failures cache-controls two-images
 test-ansible-versions: setup ansible-versions
-	@for v in $(ANSIBLE_VERSIONS); do \
+	@set -e; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \
-	  .cache/ansible/$$v/bin/python -m pytest -q -p no:cacheprovider test/python || exit 1; \
+	  .cache/ansible/$$v/bin/python -m pytest -q -p no:cacheprovider test/python; \
+	  case $$v in 2.19) tests="$(E2E_2.19)";; *) tests="$(E2E_2.22)";; esac; \
 	  PATH="$(CURDIR)/.cache/ansible/$$v/bin:$$PATH" STRATA_TEST_ANSIBLE=$$v \
-	    $(NODE_TEST) --test-concurrency=1 $(patsubst %,dist/test/e2e/%.test.js,$(MATRIX_E2E)) || exit 1; \
+	    $(NODE_TEST) --test-concurrency=1 $$(for t in $$tests; do echo dist/test/e2e/$$t.test.js; done); \
 	done
 
 demo: setup

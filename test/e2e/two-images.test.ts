@@ -55,7 +55,8 @@ describe('two images with roles, handlers, block/rescue, loops and includes', ()
       assert.equal(cat(host, '/etc/built-on'), `${kind} on debian 12.${cat(host, '/etc/debian_version').trim().split('.')[1]}\n`);
       assert.equal(cat(host, '/rescued'), 'rescued Fail on purpose\n');
       assert.equal(cat(host, '/always'), 'always');
-      assert.equal(cat(host, '/ignored-rc'), '1\n');
+      // "{{ ignored.rc }}\n" renders with its newline before ansible-core 2.19, without it since (stock Ansible alike).
+      assert.equal(cat(host, '/ignored-rc').trim(), '1');
       assert.equal(cat(host, '/echoes'), 'a,b,c\n');
       assert.equal(cat(host, '/handled'), 'handled');
       assert.equal(cat(host, '/role-handled'), 'role-handled');
