@@ -306,12 +306,16 @@ if [ -n "$node" ] && real=$(readlink -f "$node") && [ -f "$real" ]; then
   case $node in /usr/bin/node | /usr/local/bin/node) ;; *) args+=(-v "$real:/usr/local/bin/node:ro") ;; esac
 fi
 # Variables by name only: docker takes their values from this environment (newlines and all).
+# DOCKER_* are for the command inside; this docker client always talks to the local daemon,
+# whose paths the mounts name, so they go by value and are left out of its own environment.
+local_docker=(env)
 while IFS= read -r name; do
   case $name in
-    ANSIBLE_* | STRATA_* | DOCKER_* | PYTHONPATH | TMPDIR | NO_COLOR | TZ) args+=(-e "$name") ;;
+    ANSIBLE_* | STRATA_* | PYTHONPATH | TMPDIR | NO_COLOR | TZ) args+=(-e "$name") ;;
+    DOCKER_*) args+=(-e "$name=${!name}"); local_docker+=(-u "$name") ;;
   esac
 done < <(compgen -e)
-exec docker "${args[@]}" "$image" python3 "$entry" "$@"
+exec "${local_docker[@]}" docker "${args[@]}" "$image" python3 "$entry" "$@"
 EOF
   } | write_wrapper "$dir/run"
   write_file "$dir/entry.py" <<'EOF'

@@ -50,6 +50,9 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
     strategy._queued_task_cache[(host.name, task._uuid)] = {
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
+    # The host waits for this result before its next task, as _queue_task
+    # makes it (from 2.21 on; the free strategy did it itself before).
+    strategy._blocked_hosts[host.name] = True
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
     if getattr(api, 'replays_in_executor', False):
         api.run_replay(strategy, host, task, task_vars, play_context, stored)

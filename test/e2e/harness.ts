@@ -112,7 +112,17 @@ export function strataLines(out: string, host: string): string[] {
     .map((l) => l.slice(prefix.length).replace(/ \([\d.]+s\)$/, ''));
 }
 
-/** How many containers Docker created (or, with event 'start', started) while `action` ran, as Docker's own event log says. */
+/**
+ * The image scripts/setup-ansible.sh makes for ansible-core releases that need
+ * a newer Python: with those, ansible-playbook itself runs in a container.
+ */
+const CONTROLLER_IMAGE = 'strata-controller:';
+
+/**
+ * How many containers Docker created (or, with event 'start', started) while
+ * `action` ran, as Docker's own event log says; not counting the controller
+ * container ansible-playbook may run in.
+ */
 export async function containersCreatedDuring(action: () => Promise<unknown> | unknown, event: 'create' | 'start' = 'create'): Promise<number> {
   const since = Date.now() / 1000;
   await action();
@@ -125,7 +135,10 @@ export async function containersCreatedDuring(action: () => Promise<unknown> | u
   } as unknown as Dockerode.GetEventsOptions)) as unknown as NodeJS.ReadableStream;
   let text = '';
   for await (const chunk of stream) text += chunk.toString();
-  return text.split('\n').filter((line) => line.trim()).length;
+  return text
+    .split('\n')
+    .filter((line) => line.trim())
+    .filter((line) => (JSON.parse(line) as { from?: string }).from?.startsWith(CONTROLLER_IMAGE) !== true).length;
 }
 
 export async function buildContainers(): Promise<string[]> {
