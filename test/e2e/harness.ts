@@ -2,6 +2,7 @@
 // environment `strata env` prints, and looking at what Docker really holds.
 
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { Agent } from 'node:http';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,9 @@ import { PACKAGE_ROOT } from '../../src/engine/version';
 export const ROOT = PACKAGE_ROOT;
 export const STRATA = join(ROOT, 'bin', 'strata.js');
 export const BASE_IMAGE = 'strata-base:bookworm';
-export const docker = new Dockerode();
+// No kept-alive connections: a test blocks in spawnSync for minutes at a time,
+// and a pooled socket Docker closed meanwhile would fail the next request (EPIPE).
+export const docker = new Dockerode({ agent: new Agent({ keepAlive: false }) } as Dockerode.DockerOptions);
 
 export interface Run {
   code: number;
