@@ -54,7 +54,7 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
     # makes it (from 2.21 on; the free strategy did it itself before).
     strategy._blocked_hosts[host.name] = True
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
-    if getattr(api, 'replays_in_executor', False):
+    if api.replays_in_executor:
         api.run_replay(strategy, host, task, task_vars, play_context, stored)
     else:
         _inject(strategy, host, task, task_vars, stored, task_fields)

@@ -34,7 +34,7 @@ def _replay_tests_for_this_generation():
     # Up to 2.20 a hit is injected into the result queue; from 2.21 on it is
     # replayed by Ansible's TaskExecutor: each has its own tests.
     from strata_ansible.compat import api
-    return ['test_replay_inject.py'] if getattr(api, 'replays_in_executor', False) else ['test_replay_executor.py']
+    return ['test_replay_inject.py'] if api.replays_in_executor else ['test_replay_executor.py']
 
 
 collect_ignore = _replay_tests_for_this_generation()

@@ -19,6 +19,8 @@ class Legacy:
     INVENTORY_ACTIONS = tuple(C._ACTION_INVENTORY_TASKS)
     # The strategy's task vars decide a delegated host's connection.
     WORKER_RESOLVES_DELEGATION = False
+    # A hit is injected into the result queue (replay.py), not run through TaskExecutor.
+    replays_in_executor = False
 
     def __init__(self, release):
         self.release = release

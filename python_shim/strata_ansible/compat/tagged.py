@@ -21,6 +21,7 @@ class Tagged:
     INVENTORY_ACTIONS = tuple(getattr(C, '_ACTION_INVENTORY_TASKS', ()))
     # The worker works out a delegated host's vars from the inventory.
     WORKER_RESOLVES_DELEGATION = True
+    replays_in_executor = False
 
     def __init__(self, release):
         self.release = release
