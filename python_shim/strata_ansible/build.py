@@ -18,6 +18,7 @@ from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
 from .replay import stored_form
+from .runtime_inputs import module_interpreter
 from .settings import Settings
 from .task_inputs import SKIPPED, describe, undescribable
 
@@ -173,7 +174,7 @@ class Build:
             push, squash = (boolean(template(task_vars.get(name, False)), strict=False)
                             for name in ('strata_push', 'strata_squash'))
             self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
-                                                   launcher.scratch_files()))
+                                                   launcher.scratch_files(module_interpreter())))
             record = self.hosts[host] = HostRecord(host)
         return record
 

@@ -9,6 +9,8 @@ itself sees the temp dir, environment and arguments it sees under stock
 Ansible.
 """
 
+import shlex
+
 NAME = 'python'
 DEFAULT_INTERPRETER = '/usr/bin/python3'
 
@@ -28,10 +30,10 @@ _PAYLOAD_REDIRECT = (
 )
 
 
-def scratch_files():
+def scratch_files(python=DEFAULT_INTERPRETER):
     """The files the engine puts in each build container's scratch directory.
     The launcher finds that directory as its own."""
-    return {NAME: "#!/bin/sh\nexec %s -c '%s' \"${0%%/*}\" \"$@\"\n" % (DEFAULT_INTERPRETER, _PAYLOAD_REDIRECT)}
+    return {NAME: "#!/bin/sh\nexec %s -c '%s' \"${0%%/*}\" \"$@\"\n" % (shlex.quote(python), _PAYLOAD_REDIRECT)}
 
 
 def interpreter(scratch):

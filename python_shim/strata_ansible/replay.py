@@ -14,12 +14,9 @@ from .compat import api
 
 
 def stored_form(result):
-    """What is kept of a result: everything the strategy and callbacks read,
-    minus the module's echo of its own arguments."""
-    kept = {k: v for k, v in result.items() if k != 'invocation'}
-    if isinstance(kept.get('results'), list):
-        kept['results'] = [stored_form(item) if isinstance(item, dict) else item for item in kept['results']]
-    return api.to_stored(kept)
+    """What is kept of a result: all of it, as the worker returned it (the
+    module's `invocation` too: a loop's registered items carry it)."""
+    return api.to_stored(dict(result))
 
 
 def reconsider_whens(result, task, task_vars, loader):
@@ -69,11 +66,19 @@ def _inject(strategy, host, task, task_vars, stored, task_fields):
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
             item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars
+            _relabel(item, task, item_vars, strategy._loader)
             _send_retry_callbacks(strategy, host, task, item, item_vars, task_fields)
             _send_item_callbacks(strategy, host, task, item, task_fields)
     else:
         _send_retry_callbacks(strategy, host, task, result, task_vars, task_fields)
     api.queue_result(strategy, host, task, result, task_fields)
+
+
+def _relabel(item, task, item_vars, loader):
+    """The item's label as the live task's loop_control.label makes it (without
+    one, the label is the item, which is an input)."""
+    if isinstance(item, dict) and task.loop_control.label:
+        item['_ansible_item_label'] = api.template(loader, item_vars, task.loop_control.label)
 
 
 def until_met(result, task, variables, loader):

@@ -105,7 +105,9 @@ def skipped(host):
 
 
 def uncacheable(host, reason):
-    display.vv('strata: [%s] not cached this time: %s' % (host, reason))
+    # At the default verbosity: such a task, and every one after it, rebuilds on every run.
+    display.display('strata: [%s] not cached: strata cannot work out what this task depends on (%s); '
+                    'it and the tasks after it run again on every build' % (host, reason), color=C.COLOR_WARN)
 
 
 def host_summary(record):

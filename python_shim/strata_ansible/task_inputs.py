@@ -6,23 +6,19 @@ task, so a changed variable changes the fingerprint and the live play is
 never touched. Anything that changes on every run stays out.
 """
 
-import hashlib
-import os
 import re
 
-import ansible
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.loader import module_loader
 from ansible.release import __version__ as ANSIBLE_VERSION
 
+from .code_inputs import code_digests
 from .compat import api
 from .controller_files import file_inputs, short_action
 from .plain import to_plain
+from .runtime_inputs import runtime_inputs, stop_inputs
 
 # The plugin's part of the recipe; bump when what goes into `inputs` changes.
-INPUTS_SCHEMA = 1
-
-_ANSIBLE_CORE_DIR = os.path.dirname(ansible.__file__)
+INPUTS_SCHEMA = 2
 
 LABEL_LENGTH = 100
 
@@ -62,7 +58,7 @@ def describe(task, host, task_vars, play_context, loader):
         fields = _loop_task_fields(task, task_vars, loader)
         args_for_label = next(item['args'] for item in items if not item.get('skipped'))
     # The release runs the task (its modules, its action plugins) and wrote the stored result.
-    body.update(schema=INPUTS_SCHEMA, action=action, module=module_digest(action, task.collections),
+    body.update(code_digests(action, task.collections), schema=INPUTS_SCHEMA, action=action,
                 ansible_core=ANSIBLE_VERSION)
     inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
     return Described(inputs, _label(action, args_for_label, secret, task), secret, fields)
@@ -90,9 +86,6 @@ def _one_run(task, variables, play_context, loader):
     action = validated.resolved_action or validated.action
     inputs = {
         'args': args,
-        'become': bool(context.become),
-        'become_user': context.become_user if context.become else None,
-        'become_method': context.become_method if context.become else None,
         'remote_user': context.remote_user,
         'environment': validated.environment,
         'check_mode': validated.check_mode,
@@ -100,33 +93,16 @@ def _one_run(task, variables, play_context, loader):
         'async': validated.async_val,
         'poll': validated.poll,
         'timeout': validated.timeout,
-        'changed_when': validated.changed_when,
-        'failed_when': validated.failed_when,
-        'until': validated.until,
-        'notify': validated.notify,
-        'files': file_inputs(action, args, validated.get_search_path(), variables, loader),
+        # A hit evaluates these again with the live task, and notifies as it
+        # says; only whether they are there counts, since the stored result
+        # keeps the outcome they gave, not the module's own.
+        'has_changed_when': bool(validated.changed_when),
+        'has_failed_when': bool(validated.failed_when),
+        'stop': stop_inputs(validated, variables, loader),
+        'files': file_inputs(action, args, validated.get_search_path(), variables, loader, validated.collections),
     }
+    inputs.update(runtime_inputs(validated, context, variables, loader))
     return validated, inputs
-
-
-_module_digests = {}
-
-
-def module_digest(action, collections=None):
-    """sha256 of the module's code when it is not part of ansible-core (a
-    playbook's library/, a role's, a collection's), so editing it rebuilds
-    the tasks that use it; None for ansible-core's own modules, which change
-    only with Ansible."""
-    key = (action, tuple(collections or ()))
-    if key not in _module_digests:
-        found = module_loader.find_plugin_with_context(action, collection_list=collections)
-        path = found.plugin_resolved_path if found.resolved else None
-        if not path or path.startswith(_ANSIBLE_CORE_DIR):
-            _module_digests[key] = None
-        else:
-            with open(path, 'rb') as f:
-                _module_digests[key] = hashlib.sha256(f.read()).hexdigest()
-    return _module_digests[key]
 
 
 def _loop_runs(task, host, task_vars, play_context, loader):
@@ -142,19 +118,29 @@ def _loop_runs(task, host, task_vars, play_context, loader):
             variables[control.index_var] = index
             variables['ansible_index_var'] = control.index_var
         if control.extended:
-            variables['ansible_loop'] = _extended_loop_vars(items, index)
+            variables['ansible_loop'] = _extended_loop_vars(items, index, getattr(control, 'extended_allitems', True))
         if not api.when_holds(task, loader, variables):
             runs.append({'item': item, 'skipped': True})
             continue
         _, inputs = _one_run(task, variables, play_context, loader)
         runs.append(dict(inputs, item=item))
+    if _items_from_a_glob(task):
+        # A glob lists files in the filesystem's order, which differs between
+        # checkouts of the same files.
+        runs.sort(key=lambda run: repr(to_plain(run['item'])))
     return runs
 
 
-def _extended_loop_vars(items, index):
+def _items_from_a_glob(task):
+    return task.loop_with == 'fileglob' or 'fileglob' in str(task.loop or '')
+
+
+def _extended_loop_vars(items, index, allitems):
+    """ansible_loop as TaskExecutor's loop sets it."""
     length = len(items)
-    loop = {'index': index + 1, 'index0': index, 'first': index == 0, 'last': index + 1 == length,
-            'length': length, 'revindex': length - index, 'revindex0': length - index - 1}
+    loop = {'allitems': items} if allitems else {}
+    loop.update({'index': index + 1, 'index0': index, 'first': index == 0, 'last': index + 1 == length,
+                 'length': length, 'revindex': length - index, 'revindex0': length - index - 1})
     if index + 1 < length:
         loop['nextitem'] = items[index + 1]
     if index > 0:

@@ -11,21 +11,20 @@ interface FileInput {
   mode: number | string;
 }
 
-/** Inputs compared as a whole and named by their keyword. */
-const KEYWORDS = [
-  'become',
-  'become_user',
-  'become_method',
-  'remote_user',
-  'environment',
-  'check_mode',
-  'diff',
-  'no_log',
-  'changed_when',
-  'failed_when',
-  'until',
-  'notify',
-];
+/** Inputs explained on their own (action, files, args) or not at all (schema). */
+const EXPLAINED_APART = new Set(['schema', 'action', 'files', 'args', 'items', 'item', 'skipped', 'undescribable']);
+
+/** How a person would name an input whose key alone says little. */
+const INPUT_NAMES: Record<string, string> = {
+  module: "the module's code (or a module_utils file it imports)",
+  action_plugin: "the action plugin's code",
+  ansible_core: 'the ansible-core release',
+  stop: 'until, retries or delay (or a variable until reads)',
+  interpreters: 'the interpreter',
+  shell: 'the shell or its executable',
+  has_changed_when: 'whether changed_when is set',
+  has_failed_when: 'whether failed_when is set',
+};
 
 const same = (a: unknown, b: unknown) => JSON.stringify(canonicalise(a)) === JSON.stringify(canonicalise(b));
 
@@ -97,11 +96,15 @@ function argReasons(now: Inputs, before: Inputs): string[] {
   return reasons;
 }
 
+/** Every other input, whatever the plugin sent, top level and per loop item. */
 function keywordReasons(now: Inputs, before: Inputs): string[] {
-  const sources = (inputs: Inputs) => ('items' in inputs ? ((inputs.items as Inputs[]).find((i) => !i.skipped) ?? {}) : inputs);
-  const a = sources(now);
-  const b = sources(before);
-  return KEYWORDS.filter((k) => !same(a[k], b[k])).map((k) => `${k} changed`);
+  const perItem = (inputs: Inputs) => ('items' in inputs ? ((inputs.items as Inputs[]).find((i) => !i.skipped) ?? {}) : {});
+  const a = { ...perItem(now), ...now };
+  const b = { ...perItem(before), ...before };
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => !EXPLAINED_APART.has(k) && !same(a[k], b[k]))
+    .sort()
+    .map((k) => `${INPUT_NAMES[k] ?? k} changed`);
 }
 
 export interface Comparison {

@@ -92,3 +92,63 @@ def test_paths_under_the_playbook_dir_do_not_count_where_the_checkout_is(tmp_pat
     [two] = described(tmp_path / 'b', task, play_vars={'playbook_dir': str(tmp_path / 'b')})
     assert one.inputs == two.inputs
     assert one.inputs['args']['_raw_params'] == 'echo {{ playbook_dir }}/x'
+
+
+def test_how_the_task_runs_counts_interpreter_shell_and_become(tmp_path):
+    task = [{'command': 'true', 'become': True, 'become_method': 'su'}]
+    base = described(tmp_path, task)[0].inputs
+    assert base['interpreters']['ansible_python_interpreter'] == '/usr/bin/python3'
+    for host_vars in ({'ansible_python_interpreter': '/usr/bin/python3.11'},
+                      {'ansible_shell_executable': '/bin/bash'},
+                      {'ansible_become_flags': '-l'},
+                      {'ansible_become_exe': '/usr/local/bin/su'}):
+        assert described(tmp_path, task, host_vars=host_vars)[0].inputs != base, host_vars
+
+
+def test_a_become_password_does_not_count(tmp_path):
+    task = [{'command': 'true', 'become': True}]
+    one = described(tmp_path, task, host_vars={'ansible_become_password': 'pw-first'})[0].inputs
+    two = described(tmp_path, task, host_vars={'ansible_become_password': 'pw-second'})[0].inputs
+    assert one == two and 'pw-first' not in repr(one)
+
+
+def test_until_counts_the_variables_it_reads_and_retries_and_delay(tmp_path):
+    def inputs(wanted=0, **changes):
+        task = dict({'command': 'true', 'register': 'r', 'until': 'r.rc == wanted', 'retries': 5, 'delay': 0}, **changes)
+        return described(tmp_path, [task], play_vars={'wanted': wanted, 'unused': 1})[0].inputs
+    base = inputs()
+    assert base['stop']['reads'] == {'wanted': 0}
+    assert inputs(wanted=1) != base
+    assert inputs(retries=1) != base
+    assert inputs(delay=2) != base
+
+
+def test_a_task_without_retries_has_no_stop_inputs(tmp_path):
+    assert described(tmp_path, [{'command': 'true'}])[0].inputs['stop'] is None
+
+
+def test_notify_and_the_text_of_changed_when_and_failed_when_do_not_count(tmp_path):
+    [a] = described(tmp_path, [{'command': 'true', 'notify': 'one', 'changed_when': 'false', 'failed_when': 'false'}])
+    [b] = described(tmp_path, [{'command': 'true', 'notify': 'two', 'changed_when': 'true', 'failed_when': 'r.rc > 1'}])
+    [c] = described(tmp_path, [{'command': 'true'}])
+    assert a.inputs == b.inputs
+    assert a.inputs != c.inputs, 'whether they are there counts: the stored result holds their outcome'
+
+
+def test_an_extended_loop_can_use_allitems(tmp_path):
+    task = {'copy': {'content': '{{ ansible_loop.allitems | join(",") }}', 'dest': '/{{ item }}'},
+            'loop': ['a', 'b'], 'loop_control': {'extended': True}}
+    [one] = described(tmp_path, [task])
+    assert [i['args']['content'] for i in one.inputs['items']] == ['a,b', 'a,b']
+
+
+def test_a_file_glob_counts_in_the_same_order_whatever_the_directory_lists_first(tmp_path, monkeypatch):
+    (tmp_path / 'files').mkdir()
+    for name in ('b.conf', 'a.conf', 'c.conf'):
+        (tmp_path / 'files' / name).write_text(name)
+    task = [{'copy': {'src': '{{ item }}', 'dest': '/etc/'}, 'with_fileglob': ['files/*.conf']}]
+    listed = described(tmp_path, task)[0].inputs
+    import glob as glob_module
+    real = glob_module.glob
+    monkeypatch.setattr(glob_module, 'glob', lambda *a, **k: list(reversed(real(*a, **k))))
+    assert described(tmp_path, task)[0].inputs == listed

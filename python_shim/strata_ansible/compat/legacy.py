@@ -4,7 +4,7 @@
 import inspect
 
 from ansible import constants as C
-from ansible.executor.module_common import get_action_args_with_defaults
+from ansible.executor.module_common import get_action_args_with_defaults, recursive_finder
 from ansible.executor.task_executor import TaskExecutor, remove_omit
 from ansible.executor.task_result import TaskResult
 from ansible.playbook.conditional import Conditional
@@ -12,6 +12,8 @@ from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy import _get_item_vars, post_process_whens
 from ansible.template import AnsibleEnvironment, Templar
 from ansible.utils.unsafe_proxy import wrap_var
+
+from .payload import PayloadRecorder
 
 
 class Legacy:
@@ -67,6 +69,12 @@ class Legacy:
         renderer = Templar(loader=loader).copy_with_new_env(environment_class=AnsibleEnvironment, searchpath=searchpath,
                                                             available_variables=variables, **options)
         return renderer.do_template(source, preserve_trailing_newlines=True, escape_backslashes=False)
+
+    def module_utils_closure(self, name, module_fqn, source):
+        """{payload path: content} of the module_utils module_common packs with a module."""
+        payload = PayloadRecorder()
+        recursive_finder(name, module_fqn, source, payload)
+        return payload.files
 
     def ansible_managed(self, src, task_vars):
         """The ansible_managed a template sees (None: the user's own)."""

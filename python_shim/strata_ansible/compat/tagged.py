@@ -4,14 +4,20 @@
 read from a file renders only once marked trusted; warnings, deprecations
 and exceptions in results are objects."""
 
+import datetime
+
 from ansible import constants as C
+from ansible._internal._ansiballz._builder import ExtensionManager
 from ansible._internal._templating._engine import TemplateEngine
+from ansible.executor.module_common import recursive_finder
 from ansible.executor.task_executor import TaskExecutor
 from ansible.executor import task_result as _task_result
 from ansible.module_utils._internal._datatag import AnsibleSerializable
 from ansible.plugins import loader as plugin_loader
 from ansible.plugins.strategy import _get_item_vars
 from ansible.template import Templar, trust_as_template
+
+from .payload import PayloadRecorder
 
 _TYPE_KEY = AnsibleSerializable._TYPE_KEY
 
@@ -55,6 +61,11 @@ class Tagged:
     def render_template(self, source, searchpath, variables, options, loader):
         renderer = Templar(loader=loader).copy_with_new_env(searchpath=searchpath, available_variables=variables)
         return renderer.template(trust_as_template(source), escape_backslashes=False, overrides=options)
+
+    def module_utils_closure(self, name, module_fqn, source):
+        payload = PayloadRecorder()
+        recursive_finder(name, module_fqn, source, payload, datetime.datetime.now(), ExtensionManager())
+        return payload.files
 
     def ansible_managed(self, src, task_vars):
         # 2.19 keeps a user's ansible_managed, and renders its own from the template's variables.

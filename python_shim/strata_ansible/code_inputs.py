@@ -1,0 +1,184 @@
+"""The code a task runs, by content: the action plugin that handles it on
+the controller, and the module with every module_utils file Ansible's module
+builder packs into its payload.
+
+ansible-core's own files change only with ansible-core, whose version is an
+input of its own; everything else (a playbook's or role's `library/`,
+`module_utils/` and `action_plugins/`, a collection's plugins) is hashed, so
+editing any of it rebuilds the tasks that run it.
+"""
+
+import ast
+import hashlib
+import importlib.util
+import os
+
+import ansible
+from ansible.executor import module_common
+from ansible.plugins.loader import action_loader, module_loader
+
+from .compat import api
+
+_ANSIBLE_CORE_DIR = os.path.dirname(os.path.abspath(ansible.__file__)) + os.sep
+
+# The action plugin TaskExecutor falls back to for a module without one of its own.
+NORMAL_ACTION = 'ansible.legacy.normal'
+
+# Package stubs module_common writes from the release, an input already.
+_MADE_BY_THE_BUILDER = frozenset(('ansible/__init__.py', 'ansible/module_utils/__init__.py'))
+
+_digests = {}
+
+
+def code_digests(action, collections):
+    """{'module': sha256 or None, 'action_plugin': sha256 or None} for a
+    task's action; None where the code is ansible-core's own."""
+    key = (action, tuple(collections or ()))
+    if key not in _digests:
+        module = _resolve(module_loader, action, collections)
+        _digests[key] = {
+            'module': _module_digest(action, module),
+            'action_plugin': _action_plugin_digest(action_plugin_path(action, collections, module)),
+        }
+    return _digests[key]
+
+
+def action_plugin_path(action, collections, module=None):
+    """The file of the action plugin the worker will run for `action`, chosen
+    as TaskExecutor chooses it: the module's declared action plugin, else one
+    of the same name, else `normal` (which a playbook may shadow too)."""
+    if module is None:
+        module = _resolve(module_loader, action, collections)
+    if module is not None and getattr(module, 'action_plugin', None):
+        found = _resolve(action_loader, module.action_plugin, collections)
+    else:
+        found = _resolve(action_loader, action, collections)
+    if found is None:
+        found = _resolve(action_loader, NORMAL_ACTION, None)
+    return found.plugin_resolved_path if found is not None else None
+
+
+def is_core(path):
+    return path is None or os.path.abspath(path).startswith(_ANSIBLE_CORE_DIR)
+
+
+def _resolve(loader, name, collections):
+    found = loader.find_plugin_with_context(name, collection_list=collections)
+    return found if found.resolved and found.plugin_resolved_path else None
+
+
+def _module_digest(action, module):
+    """The module's file with the module_utils closure module_common would
+    pack with it. A module that is not ansible-core's own counts by its file
+    even when it imports nothing; a core module counts only when a
+    module_utils file it imports is shadowed by one outside ansible-core."""
+    if module is None:
+        return None
+    path = module.plugin_resolved_path
+    with open(path, 'rb') as f:
+        source = f.read()
+    files = {'module': source} if not is_core(path) else {}
+    if _is_python_module(source):
+        for name, content in api.module_utils_closure(action, _module_fqn(path, action), source).items():
+            if not _is_core_output(name, content):
+                files[name] = content
+    return _digest_of(files) if files else None
+
+
+def _is_python_module(source):
+    return module_common.REPLACER in source or bool(module_common.NEW_STYLE_PYTHON_MODULE_RE.search(source))
+
+
+def _module_fqn(path, action):
+    # As module_common names it; a role's or playbook's module has no fqn of its own.
+    try:
+        return module_common._get_ansible_module_fqn(path)
+    except ValueError:
+        return 'ansible.modules.%s' % action.rsplit('.', 1)[-1]
+
+
+def _is_core_output(name, content):
+    """Whether a payload file is ansible-core's own, unchanged."""
+    if name in _MADE_BY_THE_BUILDER:
+        return True
+    if not name.startswith('ansible/'):
+        return False
+    core_file = os.path.join(os.path.dirname(_ANSIBLE_CORE_DIR.rstrip(os.sep)), name)
+    try:
+        with open(core_file, 'rb') as f:
+            return f.read() == bytes(content)
+    except OSError:
+        return False
+
+
+def _action_plugin_digest(path):
+    """The plugin's file and the collection code it imports, transitively."""
+    if is_core(path):
+        return None
+    return _digest_of(_python_closure(path))
+
+
+def _python_closure(path):
+    files, pending = {}, [path]
+    while pending:
+        current = pending.pop()
+        if current in files or is_core(current):
+            continue
+        with open(current, 'rb') as f:
+            files[current] = f.read()
+        for imported in _collection_imports(files[current], _package_of(current)):
+            spec = _find_spec(imported)
+            if spec is not None and spec.origin and os.path.isfile(spec.origin):
+                pending.append(spec.origin)
+    # Named by where they are inside their package, not on this machine.
+    return {_relative_name(p): content for p, content in files.items()}
+
+
+def _collection_imports(source, package):
+    """Absolute names of the ansible_collections modules `source` imports."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                if not package:
+                    continue
+                parts = package.split('.')
+                base = '.'.join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            names.append(base)
+            names.extend('%s.%s' % (base, alias.name) for alias in node.names)
+    return [n for n in names if n.startswith('ansible_collections.')]
+
+
+def _package_of(path):
+    """The dotted package a collection's file is in; None outside collections."""
+    relative = _relative_name(path)
+    if not relative.startswith('ansible_collections' + os.sep):
+        return None
+    return '.'.join(os.path.dirname(relative).split(os.sep))
+
+
+def _find_spec(name):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+def _relative_name(path):
+    marker = os.sep + 'ansible_collections' + os.sep
+    return path[path.index(marker) + 1:] if marker in path else os.path.basename(path)
+
+
+def _digest_of(files):
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode('utf-8', 'surrogateescape') + b'\0')
+        digest.update(hashlib.sha256(bytes(files[name])).digest())
+    return digest.hexdigest()
