@@ -19,6 +19,25 @@ def stored_form(result):
     return api.to_stored(dict(result))
 
 
+def _executions(result, task):
+    """The results of each time the module ran: per loop item, or the one."""
+    looped = task.loop is not None or task.loop_with
+    runs = result.get('results', []) if looped else [result]
+    return [one for one in runs if isinstance(one, dict) and not one.get('skipped')]
+
+
+def renotify(result, task, task_vars, loader):
+    """The handlers to notify, as the live task names them: the worker writes
+    them into each run's result (templated per item), and the strategy reads
+    them from there. `result` is changed in place."""
+    for one in _executions(result, task):
+        if task.notify is None:
+            one.pop('_ansible_notify', None)
+            continue
+        notify = api.template(loader, dict(task_vars, **api.item_vars(one, task)), task.notify)
+        one['_ansible_notify'] = [notify] if isinstance(notify, str) else list(notify)
+
+
 def reconsider_whens(result, task, task_vars, loader):
     """Evaluates changed_when and failed_when again, as the worker would,
     with today's variables: they may use variables that are not in the
@@ -26,9 +45,7 @@ def reconsider_whens(result, task, task_vars, loader):
     if not (task.changed_when or task.failed_when):
         return
     looped = task.loop is not None or task.loop_with
-    for one in (result.get('results', []) if looped else [result]):
-        if not isinstance(one, dict) or one.get('skipped'):
-            continue
+    for one in _executions(result, task):
         variables = dict(task_vars, **api.item_vars(one, task))
         if task.register:
             variables[task.register] = api.register_value(one)
@@ -63,6 +80,7 @@ def _inject(strategy, host, task, task_vars, stored, task_fields):
     retries and loop items before it."""
     result = api.from_stored(dict(stored))
     reconsider_whens(result, task, task_vars, strategy._loader)
+    renotify(result, task, task_vars, strategy._loader)
     if task.loop is not None or task.loop_with:
         for item in result.get('results', []):
             item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars

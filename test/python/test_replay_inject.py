@@ -6,7 +6,7 @@ from ansible.playbook.task import Task
 
 from conftest import trusted
 from strata_ansible.compat import api
-from strata_ansible.replay import retried_attempts, until_met
+from strata_ansible.replay import renotify, retried_attempts, until_met
 
 
 def task(**fields):
@@ -56,3 +56,17 @@ def test_a_failed_result_that_met_until_retried_once_fewer():
 
 def test_a_task_without_until_never_retried():
     assert retried_attempts({'attempts': 1}, 1, met=False) == 0
+
+
+def test_handlers_notified_are_the_live_tasks():
+    loader = DataLoader()
+    task = Task.load(trusted({'command': 'true', 'notify': 'restart {{ item }}', 'loop': ['a', 'b']}), loader=loader)
+    result = {'results': [{'item': 'a', 'changed': True, 'ansible_loop_var': 'item', '_ansible_notify': ['old']},
+                          {'item': 'b', 'skipped': True, 'ansible_loop_var': 'item'}]}
+    renotify(result, task, {}, loader)
+    assert result['results'][0]['_ansible_notify'] == ['restart a']
+    assert '_ansible_notify' not in result['results'][1]
+    plain = Task.load(trusted({'command': 'true'}), loader=loader)
+    one = {'changed': True, '_ansible_notify': ['old']}
+    renotify(one, plain, {}, loader)
+    assert '_ansible_notify' not in one
