@@ -13,8 +13,8 @@
 #         image strata-controller:sid (debootstrap, built when missing), with
 #         the repo, $PWD, /tmp, the Docker socket, node and the strata data
 #         folder mounted at the same paths (.cache/ansible/2.22/run says how).
-# Both get community.docker from the same suite's `ansible` package (only that
-# collection; bookworm's 3.4.7 fails on 2.19+).
+# Both get community.docker and ansible.posix from the same suite's `ansible`
+# package (only those collections; bookworm's community.docker 3.4.7 fails on 2.19+).
 #
 # Packages are fetched with a throwaway apt state per suite under
 # .cache/ansible/apt; the .debs stay in .cache/ansible/debs. A version that is
@@ -28,10 +28,12 @@ debs=$cache/debs
 log=$cache/setup.log
 controller_image=strata-controller:sid
 # python3-cffi-backend: python3-cryptography depends on the virtual python3-cffi-backend-api-*,
-# which debootstrap does not follow. community.docker is extracted from `ansible` instead of
-# installing it (2 MB and 1 s against 247 MB and 3 s more).
-controller_packages=python3,python3-cffi-backend,ansible-core,python3-msgpack,python3-websocket,python3-pytest,docker-cli
-collection=./usr/lib/python3/dist-packages/ansible_collections/community/docker
+# which debootstrap does not follow. The collections are extracted from `ansible` instead of
+# installing it (2 MB and 1 s against 247 MB and 3 s more). rsync: ansible.posix.synchronize.
+controller_packages=python3,python3-cffi-backend,ansible-core,python3-msgpack,python3-websocket,python3-pytest,docker-cli,rsync
+collections=(community/docker ansible/posix)
+# What an installed version was made with; a version or image made another way is made again.
+recipe="collections: ${collections[*]}; controller packages: $controller_packages"
 mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
 mirror=${mirror:-http://deb.debian.org/debian}
 
@@ -108,13 +110,15 @@ suite_debs() {  # suite_debs SUITE VERSION [core]: fetches SUITE's ansible (and 
   esac
   if [ -n "$with_core" ]; then fetch ansible-core "$suite_core"; core_deb=$fetched; fi
   local ansible_ver; ansible_ver=$(candidate ansible)
-  [ -n "$ansible_ver" ] || die "Debian $suite has no ansible package (needed for community.docker)"
+  [ -n "$ansible_ver" ] || die "Debian $suite has no ansible package (needed for ${collections[*]})"
   fetch ansible "$ansible_ver"; ansible_deb=$fetched
 }
 
-extract_collection() {  # extract_collection ANSIBLE_DEB DIR: community.docker only
-  dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$collection"
-  [ -f "$2/$collection/MANIFEST.json" ] || { echo "no $collection/MANIFEST.json in $1"; return 1; }
+extract_collections() {  # extract_collections ANSIBLE_DEB DIR: only those in $collections
+  local paths=() c
+  for c in "${collections[@]}"; do paths+=("./usr/lib/python3/dist-packages/ansible_collections/$c"); done
+  dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "${paths[@]}"
+  for c in "${paths[@]}"; do [ -f "$2/$c/MANIFEST.json" ] || { echo "no $c/MANIFEST.json in $1"; return 1; }; done
 }
 
 # ---------------------------------------------------------------------------
@@ -151,16 +155,17 @@ EOF
 setup_host_version() {  # setup_host_version VERSION SUITE
   local v=$1 suite=$2 dir=$cache/$1
   local root=$dir/root site=$dir/root/usr/lib/python3/dist-packages installed_now=
-  if [ ! -f "$dir/installed" ]; then
+  if [ ! -f "$dir/installed" ] || [ "$(cat "$dir/recipe" 2>/dev/null)" != "$recipe" ]; then
     installed_now=1
     echo "strata setup: installing ansible-core $v from Debian $suite into $dir"
     suite_debs "$suite" "$v" core
     rm -rf "$dir" "$dir.new"; mkdir -p "$dir.new"
     run "extracting $core_deb (delete it to fetch it again)" dpkg-deb -x "$core_deb" "$dir.new/root"
-    run "extracting community.docker from $ansible_deb (delete it to fetch it again)" extract_collection "$ansible_deb" "$dir.new/root"
+    run "extracting ${collections[*]} from $ansible_deb (delete it to fetch it again)" extract_collections "$ansible_deb" "$dir.new/root"
     run "checking ansible-core $suite_core against the host's Python packages (apt-get install the missing python3-* ones)" \
       check_host_deps "$dir.new/root/usr/lib/python3/dist-packages"
     echo "$suite_core (Debian $suite) on /usr/bin/python3" >"$dir.new/installed"
+    echo "$recipe" >"$dir.new/recipe"
     changed=1
     mv "$dir.new" "$dir"
   fi
@@ -199,7 +204,7 @@ audit() { ! chroot "$1" dpkg --audit | grep .; }
 
 import_rootfs() {  # import_rootfs DIR ANSIBLE_CORE_VERSION
   tar -C "$1" -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    -c 'ENV LANG=C.UTF-8' -c "LABEL strata.ansible-core=$2" -c 'CMD ["bash"]' - "$controller_image"
+    -c 'ENV LANG=C.UTF-8' -c "LABEL strata.ansible-core=$2" -c "LABEL strata.recipe=\"$recipe\"" -c 'CMD ["bash"]' - "$controller_image"
 }
 
 build_controller() {  # build_controller VERSION
@@ -215,7 +220,7 @@ build_controller() {  # build_controller VERSION
   # debootstrap can end well with packages left unconfigured (a virtual dependency it did not follow)
   run "debootstrap left packages unconfigured (dpkg --audit above); add the missing ones to controller_packages" \
     audit "$rootfs"
-  run "extracting community.docker from $ansible_deb (delete it to fetch it again)" extract_collection "$ansible_deb" "$rootfs"
+  run "extracting ${collections[*]} from $ansible_deb (delete it to fetch it again)" extract_collections "$ansible_deb" "$rootfs"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/*
   run "docker import of $controller_image" import_rootfs "$rootfs" "$suite_core"
   rm -rf "$rootfs"; trap - EXIT
@@ -227,6 +232,11 @@ setup_controller_version() {  # setup_controller_version VERSION
   need docker docker.io
   docker info >/dev/null 2>&1 || die "no Docker daemon answers: run \`make docker\` (scripts/setup-docker.sh)"
   core=$(docker image inspect -f '{{index .Config.Labels "strata.ansible-core"}}' "$controller_image" 2>/dev/null || true)
+  if [ -n "$core" ] && [ "$(docker image inspect -f '{{index .Config.Labels "strata.recipe"}}' "$controller_image")" != "$recipe" ]; then
+    echo "strata setup: $controller_image was made with another recipe; making it again"
+    docker rmi "$controller_image" >/dev/null
+    core=
+  fi
   local built=
   if [ -z "$core" ]; then build_controller "$v"; core=$suite_core; built=1; changed=1; fi
   case $core in

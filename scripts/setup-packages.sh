@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages strata needs, skipping those already there.
 set -euo pipefail
-packages=(docker.io ansible-core ansible python3-msgpack python3-websocket python3-pytest debootstrap docker-registry iproute2 podman)
+packages=(docker.io ansible-core ansible python3-msgpack python3-websocket python3-pytest debootstrap docker-registry iproute2 podman rsync)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

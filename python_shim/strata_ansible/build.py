@@ -5,6 +5,7 @@ play to play, and its images are tagged once, after the last play."""
 import atexit
 import sys
 import time
+from collections.abc import Mapping
 
 from ansible import constants as C
 from ansible import context
@@ -35,6 +36,11 @@ CONTROLLER_ACTIONS = frozenset(
 # Tasks whose effect is not (only) on the container: `fetch` writes to the
 # controller, so a replay would leave its files missing there.
 NEVER_CACHED = frozenset(add_internal_fqcns(('fetch',)))
+
+# Actions that aim a connection of their own (rsync's) at the host's
+# `ansible_host` as hostvars say, not through Ansible's connection: in a
+# build, that name points at the build container, for these tasks alone.
+TARGET_FROM_HOSTVARS = frozenset(('ansible.posix.synchronize', 'synchronize'))
 
 # How a task that missed reaches the engine's container.
 # (The docker CLI connection, not docker_api: it copies files in through
@@ -162,8 +168,10 @@ class Build:
         record.misses += 1
         self._pending[key] = 'miss'
         self._show_progress('[%s] %s' % (host.name, described.label))
-        return Miss(described, _undelegated_from_itself(task, host, template),
-                    self._container_vars(host, task_vars, reply['container'], reply['scratch']))
+        container_vars = self._container_vars(host, task_vars, reply['container'], reply['scratch'])
+        if action in TARGET_FROM_HOSTVARS:
+            container_vars['hostvars'] = _HostVarsAt(task_vars['hostvars'], host.name, reply['container'])
+        return Miss(described, _undelegated_from_itself(task, host, template), container_vars)
 
     def _open(self, host, base, task_vars, template):
         record = self.hosts.get(host)
@@ -291,6 +299,40 @@ class Build:
             else:
                 self._private.let_go()
             self._private = None
+
+
+class _HostVarsAt(Mapping):
+    """hostvars in which one host's `ansible_host` names its build container."""
+
+    def __init__(self, hostvars, host, container):
+        self._hostvars = hostvars
+        self._host = host
+        self._container = container
+
+    def __getitem__(self, name):
+        found = self._hostvars[name]
+        return _Overlay(found, ansible_host=self._container) if name == self._host else found
+
+    def __iter__(self):
+        return iter(self._hostvars)
+
+    def __len__(self):
+        return len(self._hostvars)
+
+
+class _Overlay(Mapping):
+    def __init__(self, base, **overrides):
+        self._base = base
+        self._overrides = overrides
+
+    def __getitem__(self, key):
+        return self._overrides[key] if key in self._overrides else self._base[key]
+
+    def __iter__(self):
+        return iter(set(self._base) | set(self._overrides))
+
+    def __len__(self):
+        return len(set(self._base) | set(self._overrides))
 
 
 def _runs_on_controller(task, action, host, template):

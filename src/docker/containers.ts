@@ -111,10 +111,30 @@ async function placeScratchFiles(container: Dockerode.Container, name: string, f
   const names = Object.keys(files);
   if (names.length === 0) return;
   const script = names.map((file, i) => `printf '%s' "$${i + 1}" > ${SCRATCH_DIR}/${file} && chmod 755 ${SCRATCH_DIR}/${file}`).join(' && ');
-  const exec = await dockerCall(`preparing build container ${name}`, () =>
-    container.exec({ Cmd: ['/bin/sh', '-c', script, 'strata', ...names.map((file) => files[file])], AttachStdout: true, AttachStderr: true }),
-  );
-  const stream = await dockerCall(`preparing build container ${name}`, () => exec.start({}));
+  const { code, said } = await runShell(container, `preparing build container ${name}`, [script, 'strata', ...names.map((file) => files[file])]);
+  if (code !== 0) {
+    throw new StrataError('docker_error', `could not write strata's scratch files into build container ${name} (exit ${code}): ${said.trim()}; the image needs /bin/sh`);
+  }
+}
+
+/**
+ * Ends every process a task started in a build container that stays up
+ * (the one holding the host's network, or one the next task reuses), as a
+ * `docker build` step ends with its RUN: nothing a task starts outlives it.
+ * Only the container's own idle shell, its PID 1, is left.
+ */
+export async function stopTaskProcesses(docker: Dockerode, container: BuildContainer): Promise<void> {
+  // kill -1 signals every process but PID 1 and the caller.
+  const { code, said } = await runShell(docker.getContainer(container.id), `stopping the processes of the last task in ${container.name}`, [
+    'kill -9 -1 2>/dev/null; exit 0',
+  ]);
+  if (code !== 0) throw new StrataError('docker_error', `could not stop the last task's processes in ${container.name} (exit ${code}): ${said.trim()}`);
+}
+
+/** Runs `/bin/sh -c ARGS...` as root in a running container, to its end. */
+async function runShell(container: Dockerode.Container, doing: string, args: string[]): Promise<{ code: number; said: string }> {
+  const exec = await dockerCall(doing, () => container.exec({ Cmd: ['/bin/sh', '-c', ...args], User: '0', AttachStdout: true, AttachStderr: true }));
+  const stream = await dockerCall(doing, () => exec.start({}));
   let said = '';
   stream.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
   await new Promise<void>((resolve, reject) => {
@@ -123,9 +143,7 @@ async function placeScratchFiles(container: Dockerode.Container, name: string, f
     stream.on('error', reject);
   });
   const { ExitCode } = await exec.inspect();
-  if (ExitCode !== 0) {
-    throw new StrataError('docker_error', `could not write strata's scratch files into build container ${name} (exit ${ExitCode}): ${said.trim()}; the image needs /bin/sh`);
-  }
+  return { code: ExitCode ?? -1, said };
 }
 
 /** Removes a container whatever its state; one that is already gone is fine. */

@@ -9,7 +9,7 @@ import { pushTags, RemoteCache } from '../cache/remote';
 import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { BuildContainer, removeContainer, SCRATCH_DIR, ScratchFiles, startBuildContainer } from '../docker/containers';
+import { BuildContainer, removeContainer, SCRATCH_DIR, ScratchFiles, startBuildContainer, stopTaskProcesses } from '../docker/containers';
 import { buildFinalImage } from '../docker/final-image';
 import { FLATTEN_AT, flattenedImage, layerCount } from '../docker/flatten';
 import { ImageConfig } from '../docker/image-config';
@@ -184,9 +184,14 @@ export class HostChain {
     if (committed.addedLayer) {
       // The container's changes are now a layer; committing it again would
       // pack them a second time, so the next task gets a fresh container.
+      if (await this.holdsTheNetwork(site.container)) await stopTaskProcesses(this.opts.docker, site.container);
       this.replaceWorksite();
     } else {
-      this.worksite = this.worksite?.then((w) => ({ ...w, holds: task.fingerprint }));
+      // The next task reuses the container, but not what this one left running.
+      this.worksite = this.worksite?.then(async (w) => {
+        await stopTaskProcesses(this.opts.docker, w.container);
+        return { ...w, holds: task.fingerprint };
+      });
     }
     this.opts.log.info('committed', {
       host: this.host,
@@ -306,8 +311,19 @@ export class HostChain {
   private async dropWorksite(): Promise<void> {
     const site = await this.worksite?.catch(() => undefined);
     this.worksite = undefined;
+    if (!site) return;
+    if (!(await this.holdsTheNetwork(site.container))) {
+      await removeContainer(this.opts.docker, site.container.id);
+      return;
+    }
+    await stopTaskProcesses(this.opts.docker, site.container).catch((err: Error) =>
+      this.opts.log.warn('could not stop what a failed task left running', { host: this.host, error: err.message }),
+    );
+  }
+
+  private async holdsTheNetwork(container: BuildContainer): Promise<boolean> {
     const holder = await this.networkHolder?.catch(() => undefined);
-    if (site && site.container.id !== holder?.id) await removeContainer(this.opts.docker, site.container.id);
+    return holder?.id === container.id;
   }
 
   /** Docker work nothing waits for, except close(). */

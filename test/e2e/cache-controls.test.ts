@@ -265,3 +265,34 @@ describe('strata_squash', () => {
     assert.equal((await inspect(tagOf(hosts[0]))).Id, image.Id, 'nothing changed, so the same squashed image');
   });
 });
+
+describe('processes a task starts', () => {
+  it('end with the task, as a RUN step ends in docker build: a later task reaches none of them', () => {
+    const daemon = (port: number) => `nohup python3 -m http.server ${port} >/dev/null 2>&1 & sleep 1`;
+    const reach = (port: number, file: string) =>
+      `python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${port}')" 2>/dev/null && echo reachable > ${file} || echo gone > ${file}`;
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { procs: {} });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Start a server in the host's first build container, and write a file
+      shell: |
+        ${daemon(8001)}; mkdir /probe
+    - name: Ask it from the next one
+      shell: |
+        ${reach(8001, '/probe/after-layer')}
+    - name: Start a server and write nothing (the next task gets the same container)
+      shell: |
+        ${daemon(8002)}
+    - name: Ask that one
+      shell: |
+        ${reach(8002, '/probe/same-container')}
+`,
+    );
+    ok(playbook(dir));
+    const seen = runInImage(tagOf(hosts[0]), ['sh', '-c', 'cat /probe/after-layer /probe/same-container']);
+    assert.equal(seen, 'gone\ngone\n');
+  });
+});

@@ -65,7 +65,8 @@ function ok(run: Run): Run {
   return run;
 }
 
-const SHOW = ['sh', '-c', 'cd /probe && for f in $(ls -A | sort); do echo "== $f $(stat -c %a $f)"; cat $f; done'];
+/** Every path under /probe with its mode, and each file's content. */
+const SHOW = ['sh', '-c', 'cd /probe && find . | sort | while read -r f; do echo "== $f $(stat -c %a "$f")"; [ -f "$f" ] && cat "$f"; done; true'];
 
 /**
  * Builds, lets `change` change one input, then builds from the cache and
@@ -117,6 +118,15 @@ describe('controller files an action plugin reads', () => {
     const p = probe('- probe.kit.copy_note: { src: note.txt, dest: /probe/note }');
     prepare(p);
     rebuildAgreesWithNoCache(p, () => p.edit('files/note.txt', 'first', 'second'));
+  });
+});
+
+describe('ansible.posix.synchronize', () => {
+  it('copies into the build container, and its src tree counts', () => {
+    // rsync runs at both ends; the base image has none.
+    const p = probe('- apt: { name: rsync, update_cache: true }\n- ansible.posix.synchronize: { src: glob/, dest: /probe/synced/ }');
+    prepare(p);
+    rebuildAgreesWithNoCache(p, () => writeFileSync(join(p.dir, 'files/glob/b.conf'), 'edited\n'));
   });
 });
 
