@@ -106,7 +106,7 @@ def _is_core_output(name, content):
     core_file = os.path.join(os.path.dirname(_ANSIBLE_CORE_DIR.rstrip(os.sep)), name)
     try:
         with open(core_file, 'rb') as f:
-            return f.read() == bytes(content)
+            return f.read() == _as_bytes(content)
     except OSError:
         return False
 
@@ -180,5 +180,10 @@ def _digest_of(files):
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode('utf-8', 'surrogateescape') + b'\0')
-        digest.update(hashlib.sha256(bytes(files[name])).digest())
+        digest.update(hashlib.sha256(_as_bytes(files[name])).digest())
     return digest.hexdigest()
+
+
+def _as_bytes(content):
+    # The module builder reads some module_utils as text (a collection's, on some releases).
+    return content if isinstance(content, bytes) else str(content).encode('utf-8', 'surrogateescape')

@@ -25,9 +25,9 @@ interface Probe {
   hostVars: (vars: Record<string, unknown>) => void;
 }
 
-/** A copy of the probes fixture whose site.yml is `tasks` on one fresh image host. */
+/** A copy of the conformance case 'code' (its plugins, collection and files) whose site.yml is `tasks` on one fresh image host. */
 function probe(tasks: string, hostVars: Record<string, unknown> = {}, handlers = ''): Probe {
-  const dir = copyProject('test/fixtures/probes');
+  const dir = copyProject('test/conformance/code');
   const host = unique('probe');
   const inventory = (vars: Record<string, unknown>) => writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, ...vars } } });
   inventory(hostVars);
@@ -74,7 +74,8 @@ const SHOW = ['sh', '-c', 'cd /probe && find . | sort | while read -r f; do echo
  * Returns the cached rebuild's run.
  */
 function rebuildAgreesWithNoCache(p: Probe, change: () => void): Run {
-  ok(p.build(unique('strata-e2e/probe')));
+  const first = ok(p.build(unique('strata-e2e/probe')));
+  assert.doesNotMatch(first.out, /not cached/, 'every task of a probe can be cached');
   change();
   const cachedTag = unique('strata-e2e/probe');
   const cached = p.build(cachedTag);
