@@ -38,17 +38,26 @@ def code_digests(action, collections):
         module = _resolve(module_loader, action, collections)
         _digests[key] = {
             'module': _module_digest(action, module),
-            'action_plugin': _action_plugin_digest(action_plugin_path(action, collections, module)),
+            'action_plugin': _action_plugin_digest(action_plugin_path(action, collections)),
         }
     return _digests[key]
 
 
-def action_plugin_path(action, collections, module=None):
-    """The file of the action plugin the worker will run for `action`, chosen
-    as TaskExecutor chooses it: the module's declared action plugin, else one
-    of the same name, else `normal` (which a playbook may shadow too)."""
-    if module is None:
-        module = _resolve(module_loader, action, collections)
+_action_plugins = {}
+
+
+def action_plugin_path(action, collections):
+    """The file of the action plugin the worker will run for `action`."""
+    key = (action, tuple(collections or ()))
+    if key not in _action_plugins:
+        _action_plugins[key] = _find_action_plugin(action, collections, _resolve(module_loader, action, collections))
+    return _action_plugins[key]
+
+
+def _find_action_plugin(action, collections, module):
+    """Chosen as TaskExecutor chooses it: the module's declared action
+    plugin, else one of the same name, else `normal` (which a playbook may
+    shadow too)."""
     if module is not None and getattr(module, 'action_plugin', None):
         found = _resolve(action_loader, module.action_plugin, collections)
     else:

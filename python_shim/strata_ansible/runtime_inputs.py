@@ -81,7 +81,7 @@ def _interpreters(variables, loader):
 
 def _shell(context, task, variables, loader):
     name = api.template(loader, variables, variables.get('ansible_shell_type')) or _DEFAULT_SHELL
-    options = _plugin_options(shell_loader.get(name), 'shell', task, variables, loader)
+    options = _plugin_options(_plugin(shell_loader, name), 'shell', task, variables, loader)
     return dict({k: v for k, v in options.items() if k not in _STRATA_SHELL_OPTIONS},
                 type=name, executable=context.executable)
 
@@ -89,7 +89,7 @@ def _shell(context, task, variables, loader):
 def _become(context, task, variables, loader):
     if not context.become:
         return None
-    plugin = become_loader.get(context.become_method)
+    plugin = _plugin(become_loader, context.become_method)
     if plugin is None:
         return {'method': context.become_method}
     options = _plugin_options(plugin, 'become', task, variables, loader)
@@ -98,15 +98,37 @@ def _become(context, task, variables, loader):
     return dict(options, method=context.become_method)
 
 
+# The become keywords a task can set, which become plugins read as options.
+_BECOME_KEYWORDS = ('become_user', 'become_method', 'become_flags', 'become_exe')
+
+_options_seen = {}
+
+
 def _plugin_options(plugin, kind, task, variables, loader):
     """The plugin's options as TaskExecutor sets them for the task: from the
-    variables the plugin declares, the task's keywords and the configuration."""
+    variables the plugin declares, the task's keywords and the configuration.
+    The same inputs give the same options, so each set is worked out once."""
     if plugin is None:
         return {}
     declared = C.config.get_plugin_vars(kind, plugin._load_name)
     var_options = {k: api.template(loader, variables, variables[k]) for k in declared if k in variables}
-    plugin.set_options(task_keys=task.dump_attrs(), var_options=var_options)
-    return {name: plugin.get_option(name) for name in sorted(plugin._options)}
+    keywords = {k: getattr(task, k, None) for k in _BECOME_KEYWORDS} if kind == 'become' else {}
+    key = (kind, plugin._load_name, repr(sorted(var_options.items())), repr(sorted(keywords.items())))
+    if key not in _options_seen:
+        plugin.set_options(task_keys=task.dump_attrs(), var_options=var_options)
+        _options_seen[key] = {name: plugin.get_option(name) for name in sorted(plugin._options)}
+    return dict(_options_seen[key])
+
+
+_plugins = {}
+
+
+def _plugin(loader, name):
+    """One instance per plugin: loading one is the costly part."""
+    key = (loader.package, name)
+    if key not in _plugins:
+        _plugins[key] = loader.get(name)
+    return _plugins[key]
 
 
 def _registered_names(register):

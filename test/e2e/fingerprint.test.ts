@@ -238,6 +238,16 @@ describe('no needless miss', () => {
   });
 });
 
+describe('a task strata cannot describe', () => {
+  it('says so at the default verbosity, runs, and is not cached', () => {
+    const p = probe('- copy: { content: "{{ not_defined_anywhere }}", dest: /probe/x }\n  ignore_errors: true');
+    prepare(p);
+    const run = ok(p.build(unique('strata-e2e/probe')));
+    assert.match(run.out, new RegExp(`strata: \\[${p.host}\\] not cached: strata cannot work out what this task depends on \\(.*not_defined_anywhere`));
+    assert.match(run.out, /ignoring/);
+  });
+});
+
 describe('replay', () => {
   it('prints the live loop label and keeps each item\'s invocation', () => {
     const p = probe(`- copy: { content: "{{ item }}", dest: "/probe/{{ item }}" }
