@@ -33,11 +33,16 @@ class EngineError(AnsibleError):
 
 
 class EngineClient:
-    """One WebSocket to an engine; one build."""
+    """One WebSocket to an engine; one build. A request waits as long as the
+    engine works on it (a multi-GB layer takes minutes to commit); a dead
+    engine is noticed when its connection closes, or, over TCP, when
+    keep-alive probes go unanswered. `why_lost` says where the engine's own
+    account of a lost connection is."""
 
-    def __init__(self, address, token):
+    def __init__(self, address, token, why_lost, tls_ca=None):
         self.address = address
-        self._ws = _connect(address, token)
+        self._why_lost = why_lost
+        self._ws = _connect(address, token, tls_ca)
         self._next_id = 0
         try:
             self.hello = self.request(protocol.hello())
@@ -52,8 +57,7 @@ class EngineClient:
             self._ws.send_binary(protocol.encode(frame))
             reply = protocol.decode(self._ws.recv())
         except (websocket.WebSocketException, OSError) as e:
-            raise EngineError('lost the connection to the engine at %s (%s); its log says why. '
-                              'Run the build again once it is back.' % (self.address, e))
+            raise EngineError('lost the connection to the engine at %s (%s); %s' % (self.address, e, self._why_lost()))
         if reply.get('id') != self._next_id:
             raise EngineError('the engine answered request %s with a reply to %s' % (self._next_id, reply.get('id')))
         if reply.get('type') == 'error':
@@ -67,17 +71,26 @@ class EngineClient:
             pass
 
 
-def _connect(address, token):
+# Over TCP, an engine whose machine vanished is given up after about a minute
+# of silence (idle 30 s, then 3 probes 10 s apart); a busy engine still answers them.
+_KEEPALIVE = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)] + [
+    (socket.IPPROTO_TCP, getattr(socket, name), value)
+    for name, value in (('TCP_KEEPIDLE', 30), ('TCP_KEEPINTVL', 10), ('TCP_KEEPCNT', 3)) if hasattr(socket, name)]
+
+
+def _connect(address, token, tls_ca=None):
     header = ['Authorization: Bearer %s' % token]
     try:
         if address.startswith('ws+unix://'):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(CONNECT_TIMEOUT)
             sock.connect(urlparse(address).path)
-            ws = websocket.create_connection('ws://localhost/', socket=sock, header=header, timeout=None)
+            ws = websocket.create_connection('ws://localhost/', socket=sock, header=header, timeout=CONNECT_TIMEOUT)
         else:
-            ws = websocket.create_connection(address, header=header, timeout=CONNECT_TIMEOUT)
-            ws.settimeout(None)
+            sslopt = {'ca_certs': tls_ca} if tls_ca else None
+            ws = websocket.create_connection(address, header=header, timeout=CONNECT_TIMEOUT, sockopt=_KEEPALIVE, sslopt=sslopt)
+        # Connecting has a time limit; waiting for the engine's answer has none.
+        ws.settimeout(None)
     except websocket.WebSocketBadStatusException as e:
         if e.status_code == 401:
             raise EngineError('the engine at %s refused the token: set STRATA_TOKEN to the token `strata serve` printed' % address)
@@ -124,6 +137,16 @@ class PrivateEngine:
             raise EngineError('the engine did not start (exit code %s); its error is above. '
                               'Has `npm run build` been run in %s?' % (self._proc.returncode, PACKAGE_ROOT))
 
+    def why_lost(self):
+        """Where to read why this run's engine dropped its connection: it
+        writes its warnings and errors to this run's stderr."""
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return 'the engine this build started is still running; its warnings and errors, if any, are printed above.'
+        return ('the engine this build started exited with code %s; its last words are printed above '
+                '(run again with STRATA_ENGINE set to a `strata serve --log-level debug` to see everything it did).' % code)
+
     def wait(self):
         """Waits for the engine to finish removing its containers and exit."""
         try:
@@ -148,5 +171,6 @@ def connect(settings, private):
     if settings.engine:
         if not settings.token:
             raise EngineError('STRATA_ENGINE is set but STRATA_TOKEN is not: set both from the lines `strata serve` printed')
-        return EngineClient(settings.engine, settings.token)
-    return EngineClient(private.address, private.token)
+        why = lambda: 'the log of the `strata serve` behind it says why. Run the build again once it is back.'
+        return EngineClient(settings.engine, settings.token, why, settings.tls_ca)
+    return EngineClient(private.address, private.token, private.why_lost)

@@ -19,6 +19,12 @@ OPTIONS = {
         'env': [{'name': 'STRATA_TOKEN'}],
         'default': None,
     },
+    'tls_ca': {
+        'description': 'A PEM file of the certificate authority (or the certificate itself) of a wss:// engine.',
+        'env': [{'name': 'STRATA_TLS_CA'}],
+        'ini': [{'section': 'strata', 'key': 'tls_ca'}],
+        'default': None,
+    },
     'no_cache': {
         'description': 'Run every task, reading nothing from the cache (what is built is still cached).',
         'env': [{'name': 'STRATA_NO_CACHE'}],
@@ -41,5 +47,6 @@ class Settings:
         get = lambda name: C.config.get_config_value(name, plugin_type=PLUGIN_TYPE, plugin_name=PLUGIN_NAME)
         self.engine = get('engine')
         self.token = get('token')
+        self.tls_ca = get('tls_ca')
         self.no_cache = bool(get('no_cache'))
         self.node = get('node')

@@ -4,11 +4,12 @@
 // a pushed image, nor a log shows them.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { decodeValue, encodeValue } from '../protocol/codec';
+import { StrataError } from '../protocol/frames';
 
 const PLAIN_PREFIX = 'z1:';
 const SEALED_PREFIX = 'e1:';
@@ -21,6 +22,8 @@ export function secretKeyPath(): string {
 
 let cachedKey: Buffer | undefined;
 
+const KEY_TEXT = /^[0-9a-f]{64}$/;
+
 /** The 32-byte sealing key: from STRATA_SECRET, else a key file made on first use (mode 0600). */
 export function sealingKey(): Buffer {
   if (cachedKey) return cachedKey;
@@ -29,20 +32,40 @@ export function sealingKey(): Buffer {
     return cachedKey;
   }
   const path = secretKeyPath();
-  try {
-    cachedKey = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
-  } catch {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const key = randomBytes(32);
-    // 'wx' so two engines starting at once cannot overwrite each other's key.
-    try {
-      writeFileSync(path, key.toString('hex'), { mode: 0o600, flag: 'wx' });
-      cachedKey = key;
-    } catch {
-      cachedKey = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
-    }
-  }
+  if (!existsSync(path)) createKeyFile(path);
+  cachedKey = readKeyFile(path);
   return cachedKey;
+}
+
+function readKeyFile(path: string): Buffer {
+  const text = readFileSync(path, 'utf8').trim();
+  if (!KEY_TEXT.test(text)) {
+    throw new StrataError(
+      'bad_config',
+      `the sealing key file ${path} does not hold a key (64 hex digits; it holds ${text.length} characters): ` +
+        'remove it to have strata make a new one (entries sealed under the old key are then rebuilt), ' +
+        'or set STRATA_SECRET to a passphrase',
+    );
+  }
+  return Buffer.from(text, 'hex');
+}
+
+/**
+ * Writes a new key under a temporary name and links it into place: a link
+ * appears whole or not at all, so an engine starting at the same moment reads
+ * either no key file or a complete one, and the first link wins.
+ */
+function createKeyFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(draft, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
+  try {
+    linkSync(draft, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(draft);
+  }
 }
 
 export function storeValue(value: unknown, secret: boolean): string {

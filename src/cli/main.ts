@@ -23,17 +23,27 @@ function program(): Command {
   cli
     .command('serve')
     .description('Run an engine for builds to share, logging every request.')
-    .option('--listen <address>', 'HOST:PORT or unix:/path/to.sock to listen on', '127.0.0.1:0')
-    .option('--token <token>', 'shared secret builds must present (default: $STRATA_TOKEN, else a random one)')
+    .option('--listen <address>', 'HOST:PORT or unix:/path/to.sock to listen on (a non-loopback HOST needs --tls-cert/--tls-key or --insecure-plaintext)', '127.0.0.1:0')
+    .option('--token <token>', 'shared secret builds must present (default: --token-file, else $STRATA_TOKEN, else a random one); visible in `ps`, so prefer those')
+    .option('--token-file <path>', 'read the token from this file')
+    .option('--tls-cert <path>', 'serve wss:// with this PEM certificate (with --tls-key)')
+    .option('--tls-key <path>', "the certificate's PEM private key")
+    .option('--insecure-plaintext', 'allow a non-loopback address without TLS: the token and every frame cross the network in the clear')
     .addOption(new Option('--log-level <level>', 'least important event to log').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .addOption(new Option('--log-format <format>', 'how to write log lines').choices(['text', 'json']).default('text'))
     .addOption(new Option('--private', 'serve one build for the plugin, then exit').hideHelp())
     .addHelpText(
       'after',
       `
+What the token grants: whoever holds it can run builds on this engine, which
+means starting containers, committing images and tagging any image name with
+any content and command, through this engine's access to Docker. Treat it like
+access to the Docker socket itself.
+
 Examples:
   $ strata serve                       # loopback, random port; paste the export lines it prints
-  $ strata serve --listen unix:/tmp/strata.sock --log-format json`,
+  $ strata serve --listen unix:/tmp/strata.sock --log-format json
+  $ strata serve --listen 0.0.0.0:7700 --tls-cert cert.pem --tls-key key.pem --token-file token`,
     )
     .action(lazy(() => import('./serve'), 'serveCommand'));
 

@@ -4,6 +4,7 @@
 // address and exits once that one build has ended.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { connectDocker } from '../docker/client';
@@ -15,6 +16,10 @@ import { UserError, ExitCode } from './errors';
 interface ServeOptions {
   listen: string;
   token?: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecurePlaintext?: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
   private?: boolean;
@@ -23,8 +28,13 @@ interface ServeOptions {
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 export async function serveCommand(opts: ServeOptions): Promise<void> {
-  const token = opts.token ?? process.env.STRATA_TOKEN ?? randomBytes(24).toString('hex');
   const log = createLogger(opts.logLevel, opts.logFormat);
+  const token = chooseToken(opts);
+  if (tokenBits(token) < MIN_TOKEN_BITS) {
+    log.warn(`the token is short (about ${Math.floor(tokenBits(token))} bits, under ${MIN_TOKEN_BITS}): anyone who guesses it can build here; omit it for a random one`);
+  }
+  const tls = readTls(opts);
+  checkExposure(opts.listen, tls !== undefined, Boolean(opts.insecurePlaintext));
   const docker = connectDocker();
   const orphans = await removeOrphanContainers(docker).catch(() => 0);
   if (orphans) log.info('removed build containers left by a dead engine', { containers: orphans });
@@ -48,6 +58,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     engine = await startEngine({
       listen: opts.listen,
       token,
+      tls,
       docker,
       log,
       onBuildEnded: opts.private ? () => void stop(0) : undefined,
@@ -63,6 +74,73 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     process.stdout.write(`export STRATA_ENGINE=${engine.address}\nexport STRATA_TOKEN=${token}\n`);
     log.info('engine listening', { address: engine.address });
   }
+}
+
+const MIN_TOKEN_BITS = 128;
+
+/** The token from --token-file, --token, STRATA_TOKEN, or a new random one; never an empty one. */
+function chooseToken(opts: ServeOptions): string {
+  let token: string | undefined;
+  let from: string;
+  if (opts.tokenFile) {
+    try {
+      token = readFileSync(opts.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new UserError(`cannot read --token-file ${opts.tokenFile}: ${(err as Error).message}`, ExitCode.Usage);
+    }
+    from = `--token-file ${opts.tokenFile}`;
+  } else if (opts.token !== undefined) {
+    [token, from] = [opts.token, '--token'];
+  } else if (process.env.STRATA_TOKEN !== undefined) {
+    [token, from] = [process.env.STRATA_TOKEN, 'STRATA_TOKEN'];
+  } else {
+    return randomBytes(24).toString('hex');
+  }
+  if (!token) throw new UserError(`the token from ${from} is empty, which would let anyone build here: give a real one, or none for a random one`, ExitCode.Usage);
+  return token;
+}
+
+/** A rough upper bound of a token's entropy: its length times the bits its alphabet allows. */
+export function tokenBits(token: string): number {
+  const perChar = /^[0-9a-f]+$/i.test(token) ? 4 : /^[A-Za-z0-9+/=_-]+$/.test(token) ? 6 : 6.5;
+  return token.length * perChar;
+}
+
+function readTls(opts: ServeOptions): { cert: Buffer; key: Buffer } | undefined {
+  if (!opts.tlsCert && !opts.tlsKey) return undefined;
+  if (!opts.tlsCert || !opts.tlsKey) throw new UserError('--tls-cert and --tls-key go together: give both', ExitCode.Usage);
+  const read = (option: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new UserError(`cannot read ${option} ${path}: ${(err as Error).message}`, ExitCode.Usage);
+    }
+  };
+  return { cert: read('--tls-cert', opts.tlsCert), key: read('--tls-key', opts.tlsKey) };
+}
+
+/**
+ * A token holder can build here, with this engine's Docker access: over a
+ * network that must not travel in the clear unless the user says so.
+ */
+function checkExposure(listen: string, tls: boolean, insecure: boolean): void {
+  let target;
+  try {
+    target = parseListen(listen);
+  } catch (err) {
+    throw new UserError((err as Error).message, ExitCode.Usage);
+  }
+  if ('path' in target || tls || insecure || isLoopback(target.host)) return;
+  throw new UserError(
+    `--listen ${listen} is reachable from other machines, and without TLS the token and every frame would cross the network in the clear. ` +
+      'Give --tls-cert and --tls-key (clients then use wss:// and STRATA_TLS_CA), listen on 127.0.0.1 or a unix socket, ' +
+      'or pass --insecure-plaintext if the network is trusted',
+    ExitCode.Usage,
+  );
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /**

@@ -4,8 +4,10 @@
 // error reply rather than a crash, so one bad client never stops the others.
 
 import { timingSafeEqual } from 'node:crypto';
-import { chmod, rm } from 'node:fs/promises';
-import { createServer, IncomingMessage, Server } from 'node:http';
+import { chmod, lstat, rm } from 'node:fs/promises';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect } from 'node:net';
 import type Dockerode from 'dockerode';
 import { WebSocket, WebSocketServer } from 'ws';
 import { explainDockerError } from '../docker/client';
@@ -22,6 +24,8 @@ export interface EngineOptions {
   log: Logger;
   /** Called after a connection's build has ended and its containers are gone. */
   onBuildEnded?: () => void;
+  /** Serve wss:// with this PEM certificate and key. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface RunningEngine {
@@ -66,9 +70,10 @@ function listenOn(server: Server, target: ListenTarget): Promise<void> {
 
 export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const target = parseListen(opts.listen);
-  const http = createServer((_req, res) => {
+  const answer = (_req: IncomingMessage, res: ServerResponse) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('strata engine: connect with a WebSocket\n');
-  });
+  };
+  const http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, answer) : createServer(answer);
   const wss = new WebSocketServer({
     server: http,
     // Twice the limit, so a frame a little too big still gets an error reply.
@@ -91,7 +96,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     ws.on('message', (data: Buffer, isBinary: boolean) => void serveFrame(ws, session, data, isBinary, opts.log));
   });
 
-  if ('path' in target) await rm(target.path, { force: true });
+  if ('path' in target) await removeStaleSocket(target.path);
   await listenOn(http, target);
   let address: string;
   if ('path' in target) {
@@ -100,7 +105,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   } else {
     const bound = http.address();
     const port = typeof bound === 'object' && bound ? bound.port : target.port;
-    address = `ws://${target.host.includes(':') ? `[${target.host}]` : target.host}:${port}`;
+    address = `${opts.tls ? 'wss' : 'ws'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${port}`;
   }
 
   return {
@@ -113,6 +118,42 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       if ('path' in target) await rm(target.path, { force: true });
     },
   };
+}
+
+/**
+ * Clears the way for a unix socket at `path`: a socket nothing answers on
+ * is a dead engine's and goes; anything else stays, and the engine does not start.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let info;
+  try {
+    info = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!info.isSocket()) {
+    throw new Error(`${path} exists and is not a socket; strata removes nothing else: choose another path, or move that file away`);
+  }
+  if (await answers(path)) {
+    throw new Error(`something is already listening on ${path} (another engine?): stop it, or choose another path`);
+  }
+  await rm(path, { force: true });
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.setTimeout(2000, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinary: boolean, log: Logger): Promise<void> {

@@ -1,0 +1,102 @@
+"""The plugin's engine client against a stand-in engine on a unix socket: a
+slow answer is waited for, a dead engine is noticed at once."""
+
+import base64
+import hashlib
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from strata_ansible import engine, protocol
+
+_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+
+class StandInEngine:
+    """Answers the WebSocket handshake, then each binary frame with an ok
+    reply carrying its id, after `delay` seconds; or, with `die_after`,
+    closes the connection once that many requests were answered."""
+
+    def __init__(self, path, delay=0.0, die_after=None):
+        self.delay = delay
+        self.die_after = die_after
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(path)
+        self._server.listen(1)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self._server.accept()
+        request = b''
+        while b'\r\n\r\n' not in request:
+            request += conn.recv(4096)
+        key = next(line.split(b':', 1)[1].strip() for line in request.split(b'\r\n') if line.lower().startswith(b'sec-websocket-key'))
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        conn.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                     b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
+        answered = 0
+        while True:
+            frame = _read_frame(conn)
+            if frame is None or (self.die_after is not None and answered >= self.die_after):
+                conn.close()
+                return
+            time.sleep(self.delay if answered else 0)
+            reply = protocol.encode({'id': protocol.decode(frame)['id'], 'type': 'ok'})
+            conn.sendall(bytes([0x82, 126]) + struct.pack('>H', len(reply)) + reply if len(reply) > 125
+                         else bytes([0x82, len(reply)]) + reply)
+            answered += 1
+
+
+def _read_frame(conn):
+    head = _read(conn, 2)
+    if head is None:
+        return None
+    length = head[1] & 0x7F
+    if length == 126:
+        length = struct.unpack('>H', _read(conn, 2))[0]
+    elif length == 127:
+        length = struct.unpack('>Q', _read(conn, 8))[0]
+    mask = _read(conn, 4)
+    data = _read(conn, length)
+    if head[0] & 0x0F != 0x2:  # a close frame: the client is done
+        return None
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def _read(conn, n):
+    data = b''
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def socket_path(tmp_path):
+    return str(tmp_path / 'engine.sock')
+
+
+def test_a_request_waits_for_a_slow_engine_past_the_connect_timeout(socket_path, monkeypatch):
+    monkeypatch.setattr(engine, 'CONNECT_TIMEOUT', 0.3)
+    StandInEngine(socket_path, delay=1.0)
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
+    started = time.monotonic()
+    assert client.request({'type': 'task_done'})['type'] == 'ok'
+    assert time.monotonic() - started >= 1.0
+    client.close()
+
+
+def test_an_engine_that_dies_is_noticed_at_once_and_the_message_says_where_to_look(socket_path):
+    StandInEngine(socket_path, die_after=1)
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'its errors are printed above.')
+    started = time.monotonic()
+    with pytest.raises(engine.EngineError, match='lost the connection.*its errors are printed above'):
+        client.request({'type': 'task_done'})
+    assert time.monotonic() - started < 5
+    assert os.path.exists(socket_path)
