@@ -35,12 +35,70 @@ def code_digests(action, collections):
     task's action; None where the code is ansible-core's own."""
     key = (action, tuple(collections or ()))
     if key not in _digests:
-        module = _resolve(module_loader, action, collections)
         _digests[key] = {
-            'module': _module_digest(action, module),
+            'module': _module_digest(module_payload(action, collections)),
             'action_plugin': _action_plugin_digest(action_plugin_path(action, collections)),
         }
     return _digests[key]
+
+
+_payloads = {}
+
+
+def module_payload(action, collections):
+    """What Ansible ships to run the module: {'path': its file, 'files':
+    {name: content}} with 'module' (its own file) and, for a Python module,
+    every module_utils file module_common packs with it; {} when no module
+    of that name exists."""
+    key = (action, tuple(collections or ()))
+    if key not in _payloads:
+        _payloads[key] = _read_payload(action, _resolve(module_loader, action, collections))
+    return _payloads[key]
+
+
+_no_log = {}
+
+
+def no_log_options(action, collections):
+    """Names of the options the module's argument spec (or a module_utils
+    spec it uses) marks `no_log`: the values the module hides in its own
+    results, which strata keeps out of labels and logs too."""
+    key = (action, tuple(collections or ()))
+    if key not in _no_log:
+        names = set()
+        for content in (module_payload(action, collections) or {}).get('files', {}).values():
+            names |= _no_log_in(content)
+        _no_log[key] = frozenset(names)
+    return _no_log[key]
+
+
+def _no_log_in(source):
+    """Option names declared with no_log=True in a spec: `name=dict(no_log=True, ...)`
+    or `'name': {'no_log': True, ...}`, as argument specs are written."""
+    try:
+        tree = ast.parse(_as_bytes(source))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            names.update(k.value for k, v in zip(node.keys, node.values)
+                         if isinstance(k, ast.Constant) and isinstance(k.value, str) and _marks_no_log(v))
+        elif isinstance(node, ast.Call):
+            names.update(kw.arg for kw in node.keywords if kw.arg and _marks_no_log(kw.value))
+    return names
+
+
+def _marks_no_log(node):
+    if isinstance(node, ast.Dict):
+        return any(isinstance(k, ast.Constant) and k.value == 'no_log' and _is_true(v) for k, v in zip(node.keys, node.values))
+    if isinstance(node, ast.Call):
+        return any(kw.arg == 'no_log' and _is_true(kw.value) for kw in node.keywords)
+    return False
+
+
+def _is_true(node):
+    return isinstance(node, ast.Constant) and node.value is True
 
 
 _action_plugins = {}
@@ -76,21 +134,27 @@ def _resolve(loader, name, collections):
     return found if found.resolved and found.plugin_resolved_path else None
 
 
-def _module_digest(action, module):
+def _read_payload(action, module):
+    if module is None:
+        return {}
+    path = module.plugin_resolved_path
+    with open(path, 'rb') as f:
+        source = f.read()
+    files = {'module': source}
+    if _is_python_module(source):
+        files.update(api.module_utils_closure(action, _module_fqn(path, action), source))
+    return {'path': path, 'files': files}
+
+
+def _module_digest(payload):
     """The module's file with the module_utils closure module_common would
     pack with it. A module that is not ansible-core's own counts by its file
     even when it imports nothing; a core module counts only when a
     module_utils file it imports is shadowed by one outside ansible-core."""
-    if module is None:
+    if not payload:
         return None
-    path = module.plugin_resolved_path
-    with open(path, 'rb') as f:
-        source = f.read()
-    files = {'module': source} if not is_core(path) else {}
-    if _is_python_module(source):
-        for name, content in api.module_utils_closure(action, _module_fqn(path, action), source).items():
-            if not _is_core_output(name, content):
-                files[name] = content
+    files = {name: content for name, content in payload['files'].items()
+             if (name == 'module' and not is_core(payload['path'])) or (name != 'module' and not _is_core_output(name, content))}
     return _digest_of(files) if files else None
 
 

@@ -11,7 +11,7 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.release import __version__ as ANSIBLE_VERSION
 
-from .code_inputs import code_digests
+from .code_inputs import code_digests, no_log_options
 from .compat import api
 from .controller_files import file_inputs, short_action
 from .plain import to_plain
@@ -47,21 +47,30 @@ def describe(task, host, task_vars, play_context, loader):
         if not api.when_holds(task, loader, task_vars):
             return SKIPPED
         validated, inputs = _one_run(task, task_vars, play_context, loader)
-        body, secret, fields = inputs, bool(validated.no_log), validated.dump_attrs()
-        args_for_label = inputs['args']
+        body, fields, runs = inputs, validated.dump_attrs(), [inputs]
     else:
         items = _loop_runs(task, host, task_vars, play_context, loader)
         if all(item.get('skipped') for item in items):
             return SKIPPED
-        body = {'items': items}
-        secret = any(item.get('no_log') for item in items)
-        fields = _loop_task_fields(task, task_vars, loader)
-        args_for_label = next(item['args'] for item in items if not item.get('skipped'))
+        body, fields = {'items': items}, _loop_task_fields(task, task_vars, loader)
+        runs = [item for item in items if not item.get('skipped')]
+    no_log = any(run['no_log'] for run in runs)
+    hidden = no_log_options(action, task.collections)
+    # What Ansible would hide even without no_log (a module's no_log options,
+    # environment values) is sealed like a no_log task's values.
+    secret = no_log or any(_holds_hidden_values(run, hidden) for run in runs)
     # The release runs the task (its modules, its action plugins) and wrote the stored result.
     body.update(code_digests(action, task.collections), schema=INPUTS_SCHEMA, action=action,
                 ansible_core=ANSIBLE_VERSION)
     inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
-    return Described(inputs, _label(action, args_for_label, secret, task), secret, fields)
+    label = _label(action, runs[0]['args'], no_log, hidden, looped='items' in body)
+    return Described(inputs, label, secret, fields)
+
+
+def _holds_hidden_values(run, hidden):
+    environment = run.get('environment') or []
+    environment = environment if isinstance(environment, list) else [environment]
+    return any(run['args'].get(name) not in (None, '') for name in hidden) or any(environment)
 
 
 def _with_search_path(task, task_vars, loader):
@@ -161,16 +170,18 @@ def _loop_task_fields(task, task_vars, loader):
 _SECRET_ARG = re.compile(r'pass|secret|token|key|cred|auth', re.IGNORECASE)
 
 
-def _label(action, args, secret, task):
+def _label(action, args, no_log, hidden, looped):
     """Short text naming the task in labels, logs, `strata ls` and the image's
-    history: never a no_log task's values, nor values of args that look secret."""
+    history: nothing of a no_log task but its action; never the value of an
+    option its module hides, nor of an arg whose name looks secret."""
     name = short_action(action)
-    if secret:
+    if no_log:
         return name
-    words = ['%s=%s' % (k, '***' if _SECRET_ARG.search(k) else v) for k, v in sorted(args.items()) if not k.startswith('_')]
+    masked = lambda k: k in hidden or _SECRET_ARG.search(k)
+    words = ['%s=%s' % (k, '***' if masked(k) else v) for k, v in sorted(args.items()) if not k.startswith('_')]
     raw = args.get('_raw_params')
     text = ' '.join([name] + ([str(raw)] if raw else []) + words)
-    if task.loop is not None or task.loop_with:
+    if looped:
         text += ' (loop)'
     text = ' '.join(text.split())  # one line, whatever the args hold
     return text if len(text) <= LABEL_LENGTH else text[:LABEL_LENGTH - 3] + '...'

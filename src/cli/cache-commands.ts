@@ -214,6 +214,7 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
   const client = await docker();
   const doomed = entriesToPrune(await listEntries(client, opts.host), { olderThanMs, keepLast, all: opts.all });
   let freed = 0;
+  let leftovers = { images: 0, bytes: 0 };
   if (!opts.dryRun) {
     for (const entry of doomed) {
       // Removing the tag deletes the image only if no other image is built on
@@ -222,11 +223,37 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
       if ((deleted as { Deleted?: string }[]).some((d) => d.Deleted === entry.imageId)) freed += entry.layerBytes;
     }
     await removeOrphanFlats(client);
+    leftovers = await removeUnnamedImages(client, opts.host);
   }
-  if (opts.json) return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), freedBytes: freed });
+  freed += leftovers.bytes;
+  if (opts.json) return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), unnamedRemoved: leftovers.images, freedBytes: freed });
+  if (leftovers.images) print(`removed ${leftovers.images} unnamed image(s) strata left behind (a build stopped mid-commit, or a replaced final image)\n`);
   const verb = opts.dryRun ? 'would remove' : 'removed';
   for (const e of doomed) print(`${verb} ${e.host} ${e.position} ${short(e.fingerprint)} ${oneLine(e.task)}\n`);
   print(opts.dryRun ? `${doomed.length} entries would be removed\n` : `${doomed.length} entries removed, ${humanBytes(freed)} freed\n`);
+}
+
+/**
+ * Images with strata's labels that have no name and nothing built on them:
+ * what a build killed mid-commit, or a final image whose tag moved on,
+ * leaves. No cache entry and no image anyone can name uses them.
+ */
+async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ images: number; bytes: number }> {
+  const labels = host ? [`${LABEL.host}=${host}`] : [LABEL.host];
+  const unnamed = await client.listImages({ filters: { dangling: ['true'], label: labels } });
+  let [images, bytes] = [0, 0];
+  for (const image of unnamed) {
+    try {
+      await client.getImage(image.Id).remove();
+    } catch (err) {
+      // 409: a running build's container still uses it (a layer its next task builds on).
+      if ((err as { statusCode?: number }).statusCode === 409) continue;
+      throw err;
+    }
+    images += 1;
+    bytes += image.Size;
+  }
+  return { images, bytes };
 }
 
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */

@@ -16,6 +16,11 @@ export interface CommitOptions {
   labels: Record<string, string>;
   /** Shown by `docker history` next to the layer. */
   comment: string;
+  /**
+   * The name to give the new image in the same request, so no crash can
+   * leave it committed but unnamed (a full-size image nothing lists).
+   */
+  reference?: { repo: string; tag: string };
 }
 
 export interface Committed {
@@ -36,6 +41,7 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
     container.commit({
       comment: opts.comment,
       pause: true,
+      ...(opts.reference ?? {}),
       ...(podman ? { changes: labelInstructions(opts.labels) } : { Labels: opts.labels }),
       // The build container's stdin-holding shell must not become the image's.
       OpenStdin: false,

@@ -4,7 +4,7 @@
 // chain's tip; each commit becomes the next tip.
 
 import type Dockerode from 'dockerode';
-import { entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
+import { CACHE_REPO, entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
 import { pushTags, RemoteCache } from '../cache/remote';
 import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
@@ -170,11 +170,9 @@ export class HostChain {
         containerId: site.container.id,
         labels,
         comment: `strata: ${this.host}: ${task.label}`,
+        reference: task.reusable ? { repo: CACHE_REPO, tag: task.fingerprint } : undefined,
       });
-      if (task.reusable) {
-        await recordEntry(this.opts.docker, committed.imageId, task.fingerprint);
-        this.pushInBackground(committed.imageId, task.fingerprint);
-      }
+      if (task.reusable) this.pushInBackground(committed.imageId, task.fingerprint);
     } catch (err) {
       await this.dropWorksite();
       throw err;

@@ -56,6 +56,7 @@ def project(tmp_path):
 
 def digests(action):
     code_inputs._digests.clear()
+    code_inputs._payloads.clear()
     return code_inputs.code_digests(action, None)
 
 

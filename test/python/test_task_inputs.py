@@ -152,3 +152,23 @@ def test_a_file_glob_counts_in_the_same_order_whatever_the_directory_lists_first
     real = glob_module.glob
     monkeypatch.setattr(glob_module, 'glob', lambda *a, **k: list(reversed(real(*a, **k))))
     assert described(tmp_path, task)[0].inputs == listed
+
+
+def test_what_a_module_hides_is_sealed_and_kept_out_of_the_label(tmp_path):
+    [copy] = described(tmp_path, [{'copy': {'content': 'hunter2', 'dest': '/etc/app.conf'}}])
+    assert copy.secret and 'hunter2' not in copy.label and 'dest=/etc/app.conf' in copy.label
+    assert copy.inputs['args']['content'] == 'hunter2', 'still part of the fingerprint'
+    [user] = described(tmp_path, [{'user': {'name': 'app', 'password': '$6$hash'}}])
+    assert user.secret and '$6$hash' not in user.label
+    [plain] = described(tmp_path, [{'file': {'path': '/x', 'state': 'touch'}}])
+    assert not plain.secret
+
+
+def test_environment_values_are_sealed(tmp_path):
+    [one] = described(tmp_path, [{'command': 'env', 'environment': {'API_TOKEN': 'abc123'}}])
+    assert one.secret and 'abc123' not in one.label
+
+
+def test_a_loop_item_with_a_hidden_value_seals_the_task(tmp_path):
+    [one] = described(tmp_path, [{'user': {'name': '{{ item }}', 'password': 'pw-{{ item }}'}, 'loop': ['a', 'b']}])
+    assert one.secret and 'pw-a' not in one.label
