@@ -104,6 +104,8 @@ function entryFromLabels(imageId: string, labels: Record<string, string>): Entry
 export interface Hit {
   entry: Entry;
   result: PlainMap;
+  /** The entry image's layers (diff IDs), to check against its parent's. */
+  layers: string[];
 }
 
 function isNotFound(err: unknown): boolean {
@@ -123,16 +125,16 @@ export async function lookupEntry(docker: Dockerode, fingerprint: string, parent
     if (isNotFound(err)) return undefined;
     throw err;
   }
-  return hitFromLabels(info.Id, info.Config?.Labels ?? {}, fingerprint, parent);
+  return hitFromLabels(info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], fingerprint, parent);
 }
 
 /** The hit an image's labels make for `fingerprint` after `parent`, if they make one. */
-export function hitFromLabels(imageId: string, labels: Record<string, string>, fingerprint: string, parent: string): Hit | undefined {
+export function hitFromLabels(imageId: string, labels: Record<string, string>, layers: string[], fingerprint: string, parent: string): Hit | undefined {
   if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
   if (labels[LABEL.kind] !== 'layer') return undefined;
   const result = loadValue(labels[LABEL.result]);
   if (typeof result !== 'object' || result === null) return undefined;
-  return { entry: entryFromLabels(imageId, labels), result: result as PlainMap };
+  return { entry: entryFromLabels(imageId, labels), result: result as PlainMap, layers };
 }
 
 /**

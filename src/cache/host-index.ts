@@ -10,6 +10,8 @@ import { CACHE_REPO, fingerprintOfTag, Hit, hitFromLabels, LABEL, lookupEntry } 
 interface Known {
   imageId: string;
   labels: Record<string, string>;
+  /** Read after the list, in the background; until then a lookup asks Docker. */
+  layers?: string[];
 }
 
 export class HostIndex {
@@ -35,7 +37,7 @@ export class HostIndex {
 
   async lookup(fingerprint: string, parent: string): Promise<Hit | undefined> {
     const known = this.known?.get(fingerprint);
-    if (known) return hitFromLabels(known.imageId, known.labels, fingerprint, parent);
+    if (known?.layers) return hitFromLabels(known.imageId, known.labels, known.layers, fingerprint, parent);
     return lookupEntry(this.docker, fingerprint, parent);
   }
 }
@@ -49,5 +51,18 @@ async function readEntries(docker: Dockerode, host: string): Promise<Map<string,
       if (fingerprint) known.set(fingerprint, { imageId: image.Id, labels: image.Labels ?? {} });
     }
   }
+  void readLayers(docker, [...known.values()]);
   return known;
+}
+
+/** Each entry's layers, a few inspections at a time, so lookups need not ask. */
+async function readLayers(docker: Dockerode, entries: Known[]): Promise<void> {
+  const pending = [...entries];
+  const worker = async () => {
+    for (let entry = pending.shift(); entry; entry = pending.shift()) {
+      const info = await docker.getImage(entry.imageId).inspect().catch(() => undefined);
+      if (info) entry.layers = info.RootFS?.Layers ?? [];
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
 }

@@ -8,6 +8,8 @@ import { BaseCommand } from './final-image';
 
 export interface BaseImage extends BaseCommand {
   id: string;
+  /** Its layers (diff IDs), which the host's first cache entry must extend. */
+  layers: string[];
   ref: string;
 }
 
@@ -48,7 +50,7 @@ export async function resolveBaseImage(docker: Dockerode, host: string, ref: str
     info = await inspectOrUndefined(docker, ref);
     if (!info) throw new StrataError('base_missing', `base image ${ref} was pulled but Docker cannot find it`);
   }
-  return { id: info.Id, ref, cmd: info.Config?.Cmd ?? null, entrypoint: normaliseEntrypoint(info.Config?.Entrypoint) };
+  return { id: info.Id, ref, layers: info.RootFS?.Layers ?? [], cmd: info.Config?.Cmd ?? null, entrypoint: normaliseEntrypoint(info.Config?.Entrypoint) };
 }
 
 function normaliseEntrypoint(value: string | string[] | undefined | null): string[] | null {

@@ -32,6 +32,16 @@ function configChanges(config: Dockerode.ImageInspectInfo['Config']): string[] {
  * A one-layer image with the same files and run config as `imageId`, made
  * once per chain link and kept under the tag strata-flat:<fingerprint>.
  */
+/** The layers of the flattened copy of the chain up to `fingerprint`, if there is one. */
+export async function flattenedLayers(docker: Dockerode, fingerprint: string): Promise<string[] | undefined> {
+  try {
+    return (await docker.getImage(`${FLAT_REPO}:${fingerprint}`).inspect()).RootFS?.Layers ?? [];
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}
+
 export async function flattenedImage(docker: Dockerode, imageId: string, fingerprint: string): Promise<string> {
   const tag = `${FLAT_REPO}:${fingerprint}`;
   try {

@@ -29,6 +29,8 @@ export interface Committed {
   layerBytes: number;
   /** Whether the commit added a layer to the chain. */
   addedLayer: boolean;
+  /** The committed image's layers (diff IDs). */
+  layers: string[];
 }
 
 export async function commitLayer(docker: Dockerode, parentImageId: string, opts: CommitOptions): Promise<Committed> {
@@ -55,5 +57,5 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
     dockerCall('reading the committed image', () => docker.getImage(imageId).inspect()),
   ]);
   const addedLayer = (image.RootFS.Layers ?? []).length > (parent.RootFS.Layers ?? []).length;
-  return { imageId, layerBytes: addedLayer ? image.Size - parent.Size : 0, addedLayer };
+  return { imageId, layerBytes: addedLayer ? image.Size - parent.Size : 0, addedLayer, layers: image.RootFS.Layers ?? [] };
 }

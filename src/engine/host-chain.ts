@@ -4,14 +4,15 @@
 // chain's tip; each commit becomes the next tip.
 
 import type Dockerode from 'dockerode';
-import { CACHE_REPO, entryLabels, finalImageLabels, lookupEntry, recordEntry } from '../cache/entries';
+import { extendsByOneTask } from '../cache/chain-check';
+import { CACHE_REPO, entryLabels, finalImageLabels, Hit, lookupEntry, recordEntry } from '../cache/entries';
 import { pushTags, RemoteCache } from '../cache/remote';
 import { HostIndex } from '../cache/host-index';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
 import { BuildContainer, removeContainer, SCRATCH_DIR, ScratchFiles, startBuildContainer, stopTaskProcesses } from '../docker/containers';
 import { buildFinalImage } from '../docker/final-image';
-import { FLATTEN_AT, flattenedImage, layerCount } from '../docker/flatten';
+import { FLATTEN_AT, flattenedImage, flattenedLayers, layerCount } from '../docker/flatten';
 import { ImageConfig } from '../docker/image-config';
 import { commitLayer } from '../docker/layers';
 import {
@@ -28,6 +29,8 @@ import { Logger } from './log';
 interface Tip {
   fingerprint: string;
   imageId: string;
+  /** The image's layers (diff IDs): what the next entry must extend. */
+  layers: string[];
 }
 
 /** A build container together with the chain link whose filesystem it holds. */
@@ -88,13 +91,14 @@ export class HostChain {
   /** Pushes of this host's new entries to the registry cache, in order. */
   private pushes: Promise<void> = Promise.resolve();
   private readonly pushFailures: string[] = [];
+  private warnedUnproven = false;
   /** After one fingerprint the registry lacks, so do all later ones of this chain. */
   private askRemote = true;
   /** Container removals running in the background; close() waits for them. */
   private readonly chores = new Set<Promise<void>>();
 
   constructor(private readonly opts: HostChainOptions) {
-    this.tip = { fingerprint: opts.base.id, imageId: opts.base.id };
+    this.tip = { fingerprint: opts.base.id, imageId: opts.base.id, layers: opts.base.layers };
   }
 
   get host(): string {
@@ -112,11 +116,11 @@ export class HostChain {
     const reusable = this.reusable && req.cacheable;
     const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable });
     if (req.lookup && reusable) {
-      const hit = (await this.opts.index.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
+      const hit = await this.provenHit(fp, req.label);
       if (hit) {
-        this.advance({ fingerprint: fp, imageId: hit.entry.imageId });
+        this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
         this.inBackground(recordEntry(this.opts.docker, hit.entry.imageId, fp), 'could not mark a cache entry used');
-        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds });
+        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds, check_us: hit.checkMicros });
         return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
     }
@@ -177,7 +181,7 @@ export class HostChain {
       await this.dropWorksite();
       throw err;
     }
-    this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId });
+    this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
     if (committed.addedLayer) {
       // The container's changes are now a layer; committing it again would
@@ -221,6 +225,34 @@ export class HostChain {
   }
 
   /** The entry for `fingerprint` from the registry cache, if it has one. */
+  /**
+   * The entry at `fp`, from the index or the registry, if its layers prove
+   * it was built on this chain's tip: the tip's layers, or those of the
+   * tip's flattened copy, plus at most the one layer of its task. An entry
+   * whose labels say more than its layers is a miss, said once as a warning.
+   */
+  private async provenHit(fp: string, task: string): Promise<(Hit & { checkMicros: number }) | undefined> {
+    const hit = (await this.opts.index.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
+    if (!hit) return undefined;
+    const started = process.hrtime.bigint();
+    let proven = extendsByOneTask(this.tip.layers, hit.layers);
+    const checkMicros = Number(process.hrtime.bigint() - started) / 1000;
+    if (!proven) {
+      const flat = await flattenedLayers(this.opts.docker, this.tip.fingerprint);
+      proven = flat !== undefined && extendsByOneTask(flat, hit.layers);
+    }
+    if (proven) return { ...hit, checkMicros };
+    if (!this.warnedUnproven) {
+      this.warnedUnproven = true;
+      this.opts.log.warn(
+        `cache entry ${fp.slice(0, 12)} ("${task}") is not built on the layers of the entry before it, whatever its labels say ` +
+          '(a damaged or planted entry); strata builds the task again and replaces it',
+        { host: this.host },
+      );
+    }
+    return undefined;
+  }
+
   private async fetchRemote(fingerprint: string) {
     if (!this.opts.remote || !this.askRemote) return undefined;
     if (await this.opts.remote.fetch(fingerprint)) {

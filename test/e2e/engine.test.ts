@@ -3,8 +3,9 @@
 // Docker gone, two at once) must leave the cache whole and no container behind.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ import {
   Run,
   serve,
   STRATA,
+  strata,
   strataLines,
   unique,
   writeInventory,
@@ -183,6 +185,90 @@ describe('the socket', () => {
       assert.equal((await hello(engine)).type, 'ok', 'the engine still serves');
     } finally {
       await engine.stop();
+    }
+  });
+});
+
+describe('exposing an engine', () => {
+  /** `strata serve` that should refuse to start: its output, or a failure if it is still up after 20 s. */
+  const serveFails = (args: string[], env: Record<string, string> = {}) => {
+    const result = spawnSync('node', [STRATA, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+    return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
+  };
+
+  it('refuses a non-loopback address without TLS unless told it is unsafe, and an empty token', async () => {
+    const refused = serveFails(['--listen', '0.0.0.0:0']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.out, /reachable from other machines.*--tls-cert.*--insecure-plaintext/s);
+    const empty = serveFails(['--token', '']);
+    assert.notEqual(empty.code, 0);
+    assert.match(empty.out, /token from --token is empty/);
+    const emptyEnv = serveFails([], { STRATA_TOKEN: '' });
+    assert.match(emptyEnv.out, /token from STRATA_TOKEN is empty/);
+    const opened = await serve(['--listen', '0.0.0.0:0', '--insecure-plaintext', '--token', 'short']);
+    try {
+      assert.match(opened.address, /^ws:\/\/0\.0\.0\.0:\d+$/);
+      assert.match(opened.log(), /the token is short/);
+    } finally {
+      await opened.stop();
+    }
+    assert.match(strata(['serve', '--help']).out, /What the token grants/);
+  });
+
+  it('serves wss:// with a certificate, reads the token from a file, and a build goes through it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-tls-'));
+    const [cert, key, tokenFile] = ['cert.pem', 'key.pem', 'token'].map((f) => join(dir, f));
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    writeFileSync(tokenFile, `${randomBytes(24).toString('hex')}\n`);
+    const engine = await serve(['--listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--token-file', tokenFile]);
+    try {
+      assert.match(engine.address, /^wss:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(engine.token, readFileSync(tokenFile, 'utf8').trim());
+      const { dir: project, host } = small();
+      const run = playbook(project, [], { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token, STRATA_TLS_CA: cert });
+      assert.equal(run.code, 0, run.out);
+      assert.match(strataLines(run.out, host)[0], /^built/);
+    } finally {
+      await engine.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('listening on a unix path removes only a stale socket: never a file, never a live engine\'s socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-sock-'));
+    try {
+      const file = join(dir, 'notes.txt');
+      writeFileSync(file, 'keep me\n');
+      const onFile = serveFails(['--listen', `unix:${file}`]);
+      assert.notEqual(onFile.code, 0);
+      assert.match(onFile.out, /is not a socket/);
+      assert.equal(readFileSync(file, 'utf8'), 'keep me\n');
+
+      const path = join(dir, 'engine.sock');
+      const first = await serve(['--listen', `unix:${path}`]);
+      try {
+        const second = serveFails(['--listen', `unix:${path}`]);
+        assert.notEqual(second.code, 0);
+        assert.match(second.out, /already listening/);
+        assert.equal((await hello(first)).type, 'ok', 'the first engine is still reachable');
+      } finally {
+        await first.stop();
+      }
+
+      // A socket file nothing listens on, as a killed engine leaves it.
+      const stale = join(dir, 'stale.sock');
+      const left = spawnSync('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(stale)})`]);
+      assert.equal(left.status, 0);
+      const reused = await serve(['--listen', `unix:${stale}`]);
+      try {
+        assert.equal((await hello(reused)).type, 'ok');
+      } finally {
+        await reused.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

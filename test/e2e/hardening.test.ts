@@ -1,0 +1,138 @@
+// What a careless user or an attacker tries: secrets Ansible hides without
+// no_log, a damaged key file, a build killed mid-commit, a layer that takes
+// long to commit.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { LABEL } from '../../src/cache/entries';
+import { BASE_IMAGE, cacheEntries, copyProject, docker, inspect, playbook, removeImages, Run, serve, strata, strataLines, unique, writeInventory } from './harness';
+
+const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
+after(() => removeImages(made.tags, made.hosts));
+
+function project(tasks: string, vars: Record<string, unknown> = {}): { dir: string; host: string; tag: string } {
+  const dir = copyProject('test/fixtures/small');
+  const host = unique('harden');
+  const tag = `strata-e2e/${host}:latest`;
+  writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: tag, ...vars } } });
+  writeFileSync(join(dir, 'site.yml'), `- hosts: all\n  gather_facts: false\n  tasks:\n${tasks.replace(/^/gm, '    ')}\n`);
+  made.hosts.push(host);
+  made.tags.push(tag);
+  return { dir, host, tag };
+}
+
+function ok(run: Run): Run {
+  assert.equal(run.code, 0, run.out);
+  return run;
+}
+
+describe('values Ansible hides without no_log', () => {
+  it('stay out of labels, history, `strata ls`, `strata explain` and the engine log, and still count', async () => {
+    const secrets = { app_db_password: 'db-pw-7f3a91', user_hash: '$6$salt$hash-5c2e', api_token: 'api-tok-0b8d44' };
+    const { dir, host, tag } = project(
+      `- copy: { content: "{{ app_db_password }}", dest: /etc/app-db.conf }
+- user: { name: app, password: "{{ user_hash }}" }
+- command: printenv API_TOKEN
+  environment: { API_TOKEN: "{{ api_token }}" }
+  register: printed`,
+      secrets,
+    );
+    const engine = await serve(['--log-level', 'info']);
+    try {
+      const env = { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
+      ok(playbook(dir, [], env));
+      const seen: string[] = [engine.log()];
+      seen.push(spawnSync('docker', ['history', '--no-trunc', tag], { encoding: 'utf8' }).stdout);
+      for (const entry of await cacheEntries(host)) {
+        seen.push(JSON.stringify((await inspect(entry.Id)).Config.Labels));
+        seen.push(strata(['explain', entry.Labels[LABEL.fingerprint], '--json']).out);
+      }
+      seen.push(JSON.stringify((await inspect(tag)).Config.Labels));
+      seen.push(strata(['ls', '--json']).out, strata(['ls']).out);
+      for (const [name, value] of Object.entries(secrets)) {
+        for (const text of seen) assert.ok(!text.includes(value), `${name} shows up in:\n${text.slice(0, 2000)}`);
+      }
+      // Sealed, not forgotten: a new password rebuilds its task.
+      writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: tag, ...secrets, app_db_password: 'db-pw-changed' } } });
+      const again = ok(playbook(dir, [], env));
+      assert.match(strataLines(again.out, host)[0], /^built/);
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe('the sealing key file', () => {
+  it('when damaged is named with its fix, instead of failing inside Docker', () => {
+    const dataHome = mkdtempSync(join(tmpdir(), 'strata-key-'));
+    try {
+      mkdirSync(join(dataHome, 'strata'));
+      writeFileSync(join(dataHome, 'strata', 'secret.key'), '');
+      const { dir } = project('- copy: { content: hidden, dest: /hidden }\n  no_log: true');
+      const run = playbook(dir, [], { XDG_DATA_HOME: dataHome });
+      assert.notEqual(run.code, 0);
+      assert.match(run.out, new RegExp(`sealing key file ${join(dataHome, 'strata', 'secret.key')} does not hold a key.*remove it`, 's'));
+      assert.doesNotMatch(run.out, /Invalid key length/);
+    } finally {
+      rmSync(dataHome, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('an image a build left without a name', () => {
+  it('is removed by `strata prune`', async () => {
+    const host = unique('harden-leftover');
+    made.hosts.push(host);
+    // What a commit interrupted before its tag leaves: strata's labels, no name.
+    const container = spawnSync('docker', ['create', BASE_IMAGE, 'true'], { encoding: 'utf8' }).stdout.trim();
+    const committed = spawnSync('docker', ['commit', '--change', `LABEL ${LABEL.host}=${host}`, container], { encoding: 'utf8' });
+    spawnSync('docker', ['rm', container]);
+    assert.equal(committed.status, 0, committed.stderr);
+    const imageId = committed.stdout.trim();
+    const pruned = strata(['prune', '--all', '--host', host]);
+    assert.equal(pruned.code, 0, pruned.out);
+    assert.match(pruned.out, /removed 1 unnamed image/);
+    await assert.rejects(docker.getImage(imageId).inspect(), 'the leftover image is gone');
+  });
+});
+
+describe('a layer that takes long to commit', () => {
+  it('builds: a request waits as long as the engine works', async () => {
+    // Gigabytes of new files take Docker well over ten seconds to commit.
+    const { dir, tag } = project('- command: dd if=/dev/zero of=/big.bin bs=1M count=4000');
+    try {
+      const run = ok(playbook(dir));
+      assert.match(run.out, /built, layer [\d.]+ GB/);
+      const size = spawnSync('docker', ['run', '--rm', tag, 'stat', '-c', '%s', '/big.bin'], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(size, String(4000 * 1024 * 1024));
+    } finally {
+      await removeImages([tag], []);
+    }
+  });
+});
+
+describe('a cache entry whose layers do not match its labels', () => {
+  it('is not a hit: the task is built again, once said as a warning, and the image is whole', async () => {
+    const { dir, host, tag } = project('- copy: { content: one, dest: /one }\n- copy: { content: two, dest: /two }');
+    ok(playbook(dir));
+    // Plant an entry: the second task's labels on an image committed straight from the base.
+    const second = (await cacheEntries(host)).find((e) => e.Labels[LABEL.position] === '1');
+    assert.ok(second, 'the second task has an entry');
+    const labels = (await inspect(second.Id)).Config.Labels ?? {};
+    const container = spawnSync('docker', ['create', BASE_IMAGE, 'true'], { encoding: 'utf8' }).stdout.trim();
+    const changes = Object.entries(labels).flatMap(([k, v]) => ['--change', `LABEL ${k}=${JSON.stringify(v)}`]);
+    const planted = spawnSync('docker', ['commit', ...changes, container, `strata-cache:${labels[LABEL.fingerprint]}`], { encoding: 'utf8' });
+    spawnSync('docker', ['rm', container]);
+    assert.equal(planted.status, 0, planted.stderr);
+
+    const run = ok(playbook(dir));
+    assert.deepEqual(strataLines(run.out, host).map((l) => l.split(',')[0]), ['cached', 'built']);
+    assert.match(run.out, /is not built on the layers of the entry before it/);
+    const files = spawnSync('docker', ['run', '--rm', tag, 'cat', '/one', '/two'], { encoding: 'utf8' }).stdout;
+    assert.equal(files, 'onetwo');
+  });
+});
