@@ -35,7 +35,7 @@ describe('strata ls', () => {
     assert.equal(entries.find((e: { position: number }) => e.position === 0).layerBytes, 4, 'the copy wrote four bytes');
     const text = strata(['ls', '--host', host]);
     assert.match(text.out, /^HOST\s+POS\s+TASK\s+FINGERPRINT\s+IMAGE\s+LAYER\s+CREATED\s+LAST USED$/m);
-    assert.match(text.out, /copy content=one dest=\/one\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+4 B\s+\d+ seconds? ago/);
+    assert.match(text.out, /copy content=\*\*\* dest=\/one\s+[0-9a-f]{12}\s+[0-9a-f]{12}\s+4 B\s+\d+ seconds? ago/);
   });
 });
 
@@ -44,7 +44,7 @@ describe('strata history', () => {
     const run = strata(['history', tag, '--json']);
     assert.equal(run.code, 0, run.out);
     const rows = JSON.parse(run.out) as { madeBy: string; fingerprint?: string; layer: number }[];
-    const copy = rows.find((r) => r.madeBy.startsWith('copy content=one'));
+    const copy = rows.find((r) => r.madeBy.startsWith('copy content=*** dest=/one'));
     assert.ok(copy && copy.fingerprint && copy.layer > 0, JSON.stringify(rows));
     assert.match(strata(['history', tag]).out, /^LAYER\s+FINGERPRINT\s+MADE BY$/m);
   });
