@@ -8,6 +8,7 @@
 import type Dockerode from 'dockerode';
 import { PlainMap } from '../protocol/frames';
 import { FINGERPRINT_SCHEMA } from './fingerprint';
+import { labelText } from './blob-store';
 import { loadValue, storeValue } from './stored-value';
 
 export const CACHE_REPO = 'strata-cache';
@@ -125,7 +126,21 @@ export async function lookupEntry(docker: Dockerode, fingerprint: string, parent
     if (isNotFound(err)) return undefined;
     throw err;
   }
-  return hitFromLabels(info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], fingerprint, parent);
+  return hitFromImage(docker, info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], fingerprint, parent);
+}
+
+/** hitFromLabels, with a stored result kept apart (a large one) fetched first. */
+export async function hitFromImage(
+  docker: Dockerode,
+  imageId: string,
+  labels: Record<string, string>,
+  layers: string[],
+  fingerprint: string,
+  parent: string,
+): Promise<Hit | undefined> {
+  if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
+  const result = await labelText(docker, CACHE_REPO, labels[LABEL.result]);
+  return hitFromLabels(imageId, { ...labels, [LABEL.result]: result ?? '' }, layers, fingerprint, parent);
 }
 
 /** The hit an image's labels make for `fingerprint` after `parent`, if they make one. */

@@ -5,7 +5,7 @@
 // running beside it), a lookup asks Docker for the one tag instead.
 
 import type Dockerode from 'dockerode';
-import { CACHE_REPO, fingerprintOfTag, Hit, hitFromLabels, LABEL, lookupEntry } from './entries';
+import { CACHE_REPO, fingerprintOfTag, Hit, hitFromImage, LABEL, lookupEntry } from './entries';
 
 interface Known {
   imageId: string;
@@ -37,7 +37,7 @@ export class HostIndex {
 
   async lookup(fingerprint: string, parent: string): Promise<Hit | undefined> {
     const known = this.known?.get(fingerprint);
-    if (known?.layers) return hitFromLabels(known.imageId, known.labels, known.layers, fingerprint, parent);
+    if (known?.layers) return hitFromImage(this.docker, known.imageId, known.labels, known.layers, fingerprint, parent);
     return lookupEntry(this.docker, fingerprint, parent);
   }
 }

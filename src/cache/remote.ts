@@ -8,6 +8,7 @@ import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerMessage } from '../docker/client';
 import { checkImageTags } from '../docker/image-config';
+import { blobTagsOf } from './blob-store';
 import { CACHE_REPO } from './entries';
 
 // Docker wants an X-Registry-Auth header on every push; an empty one pushes
@@ -44,8 +45,8 @@ export class RemoteCache {
     return new RemoteCache(docker, repo);
   }
 
-  private ref(fingerprint: string): string {
-    return `${this.repo}:${fingerprint}`;
+  private ref(tag: string): string {
+    return `${this.repo}:${tag}`;
   }
 
   /**
@@ -54,24 +55,45 @@ export class RemoteCache {
    * task runs here.
    */
   async fetch(fingerprint: string): Promise<boolean> {
+    if (!(await this.pullAs(fingerprint))) return false;
+    // An entry whose large values did not come along is no entry here.
+    const labels = (await this.docker.getImage(`${CACHE_REPO}:${fingerprint}`).inspect()).Config?.Labels ?? {};
+    for (const blob of blobTagsOf(labels)) {
+      if (!(await this.pullAs(blob))) {
+        await this.docker.getImage(`${CACHE_REPO}:${fingerprint}`).remove().catch(() => undefined);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Pulls <repo>:<tag> and names it <CACHE_REPO>:<tag>; false when the registry cannot give it. */
+  private async pullAs(tag: string): Promise<boolean> {
     try {
-      await follow(this.docker, await this.docker.pull(this.ref(fingerprint)));
+      await follow(this.docker, await this.docker.pull(this.ref(tag)));
     } catch {
       return false;
     }
-    await this.docker.getImage(this.ref(fingerprint)).tag({ repo: CACHE_REPO, tag: fingerprint });
-    await this.docker.getImage(this.ref(fingerprint)).remove().catch(() => undefined);
+    await this.docker.getImage(this.ref(tag)).tag({ repo: CACHE_REPO, tag });
+    await this.docker.getImage(this.ref(tag)).remove().catch(() => undefined);
     return true;
   }
 
   /** Pushes an entry; rejects with a sentence saying why it could not. */
   async push(imageId: string, fingerprint: string): Promise<void> {
-    const ref = this.ref(fingerprint);
-    await this.docker.getImage(imageId).tag({ repo: this.repo, tag: fingerprint });
+    // Its large values first, so no one pulls an entry whose values are not there yet.
+    const labels = (await this.docker.getImage(imageId).inspect()).Config?.Labels ?? {};
+    for (const blob of blobTagsOf(labels)) await this.pushAs(`${CACHE_REPO}:${blob}`, blob, `a large value of cache entry ${fingerprint.slice(0, 12)}`);
+    await this.pushAs(imageId, fingerprint, `cache entry ${fingerprint.slice(0, 12)}`);
+  }
+
+  private async pushAs(image: string, tag: string, what: string): Promise<void> {
+    const ref = this.ref(tag);
+    await this.docker.getImage(image).tag({ repo: this.repo, tag });
     try {
       await follow(this.docker, await this.docker.getImage(ref).push(ANONYMOUS));
     } catch (err) {
-      throw new Error(`could not push cache entry ${fingerprint.slice(0, 12)} to ${this.repo}: ${dockerMessage(err)}`);
+      throw new Error(`could not push ${what} to ${this.repo}: ${dockerMessage(err)}`);
     } finally {
       await this.docker.getImage(ref).remove().catch(() => undefined);
     }

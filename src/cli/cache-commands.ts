@@ -4,7 +4,8 @@
 
 import type Dockerode from 'dockerode';
 import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
-import { entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
+import { blobTagsOf, isBlobTag } from '../cache/blob-store';
+import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
 import { ExitCode, UserError } from './errors';
@@ -223,6 +224,7 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
       if ((deleted as { Deleted?: string }[]).some((d) => d.Deleted === entry.imageId)) freed += entry.layerBytes;
     }
     await removeOrphanFlats(client);
+    await removeUnusedBlobs(client);
     leftovers = await removeUnnamedImages(client, opts.host);
   }
   freed += leftovers.bytes;
@@ -254,6 +256,18 @@ async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ 
     bytes += image.Size;
   }
   return { images, bytes };
+}
+
+/** Large values are kept for the entries that name them; once none does, they go. */
+async function removeUnusedBlobs(client: Dockerode): Promise<void> {
+  const images = await client.listImages({ filters: { reference: [`${CACHE_REPO}:*`] } });
+  const named = new Set(images.flatMap((image) => (image.Labels?.[LABEL.fingerprint] ? blobTagsOf(image.Labels) : [])));
+  for (const image of images) {
+    for (const tag of image.RepoTags ?? []) {
+      const bare = tag.slice(tag.lastIndexOf(':') + 1);
+      if (isBlobTag(bare) && !named.has(bare)) await client.getImage(tag).remove().catch(() => undefined);
+    }
+  }
 }
 
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */

@@ -4,6 +4,7 @@
 // chain's tip; each commit becomes the next tip.
 
 import type Dockerode from 'dockerode';
+import { spillLargeLabels } from '../cache/blob-store';
 import { extendsByOneTask } from '../cache/chain-check';
 import { CACHE_REPO, entryLabels, finalImageLabels, Hit, lookupEntry, recordEntry } from '../cache/entries';
 import { pushTags, RemoteCache } from '../cache/remote';
@@ -156,7 +157,7 @@ export class HostChain {
     const committing = Date.now();
     const site = await this.worksite;
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
-    const labels = entryLabels({
+    const labels = await spillLargeLabels(this.opts.docker, CACHE_REPO, entryLabels({
       fingerprint: task.fingerprint,
       parent: this.tip.fingerprint,
       host: this.host,
@@ -167,7 +168,7 @@ export class HostChain {
       secret: task.secret,
       build: this.opts.build,
       seconds: ran,
-    });
+    }));
     let committed;
     try {
       committed = await commitLayer(this.opts.docker, site.container.imageId, {

@@ -136,3 +136,22 @@ describe('a cache entry whose layers do not match its labels', () => {
     assert.equal(files, 'onetwo');
   });
 });
+
+describe('a large result and large arguments', () => {
+  it('build, replay the same, and keep labels small', async () => {
+    const { dir, host, tag } = project(`- shell: head -c 3900000 /dev/urandom | base64 -w0
+  register: big
+- copy: { content: "{{ 'x' * 1048576 }}", dest: /big-content }
+- copy: { content: "{{ big.stdout | length }} {{ big.stdout | hash('sha1') }}", dest: /big-summary }`);
+    const cold = ok(playbook(dir));
+    const cached = ok(playbook(dir));
+    assert.deepEqual(strataLines(cached.out, host), ['cached', 'cached', 'cached']);
+    assert.doesNotMatch(cold.out + cached.out, /431|Request Header Fields Too Large/);
+    for (const entry of await cacheEntries(host)) {
+      const size = JSON.stringify((await inspect(entry.Id)).Config.Labels).length;
+      assert.ok(size < 64 * 1024, `labels of ${entry.Labels[LABEL.task]} hold ${size} bytes`);
+    }
+    const summary = spawnSync('docker', ['run', '--rm', tag, 'cat', '/big-summary'], { encoding: 'utf8' }).stdout;
+    assert.match(summary, /^5200000 [0-9a-f]{40}$/);
+  });
+});
