@@ -224,7 +224,7 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
       if ((deleted as { Deleted?: string }[]).some((d) => d.Deleted === entry.imageId)) freed += entry.layerBytes;
     }
     await removeOrphanFlats(client);
-    await removeUnusedBlobs(client);
+    freed += await removeUnusedBlobs(client);
     leftovers = await removeUnnamedImages(client, opts.host);
   }
   freed += leftovers.bytes;
@@ -258,16 +258,20 @@ async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ 
   return { images, bytes };
 }
 
-/** Large values are kept for the entries that name them; once none does, they go. */
-async function removeUnusedBlobs(client: Dockerode): Promise<void> {
+/** Large values are kept for the entries that name them; once none does, they go. Returns the bytes freed. */
+async function removeUnusedBlobs(client: Dockerode): Promise<number> {
   const images = await client.listImages({ filters: { reference: [`${CACHE_REPO}:*`] } });
   const named = new Set(images.flatMap((image) => (image.Labels?.[LABEL.fingerprint] ? blobTagsOf(image.Labels) : [])));
+  let freed = 0;
   for (const image of images) {
     for (const tag of image.RepoTags ?? []) {
       const bare = tag.slice(tag.lastIndexOf(':') + 1);
-      if (isBlobTag(bare) && !named.has(bare)) await client.getImage(tag).remove().catch(() => undefined);
+      if (!isBlobTag(bare) || named.has(bare)) continue;
+      const removed = await client.getImage(tag).remove().then(() => true, () => false);
+      if (removed) freed += image.Size;
     }
   }
+  return freed;
 }
 
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */

@@ -76,8 +76,8 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, answer) : createServer(answer);
   const wss = new WebSocketServer({
     server: http,
-    // Twice the limit, so a frame a little too big still gets an error reply.
-    maxPayload: MAX_FRAME_BYTES * 2,
+    // A little over the limit, so a frame a little too big still gets an error reply.
+    maxPayload: MAX_FRAME_BYTES + 1024 * 1024,
     verifyClient: (info: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) => {
       const ok = tokenMatches(info.req.headers.authorization, opts.token);
       if (!ok) opts.log.warn('refused a connection without the right token', { from: info.req.socket.remoteAddress ?? 'unix' });

@@ -3,8 +3,13 @@
 
 export const PROTOCOL_VERSION = 2;
 
-/** Largest frame the engine accepts, in bytes. */
-export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest frame the engine accepts, in bytes. A task's result travels in one
+ * frame and Ansible sets no limit of its own, so this is set by what the
+ * engine can hold: a stored result is one base64 string (4/3 of its packed
+ * size), and V8 strings end near 512 MB.
+ */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 export type Plain = null | boolean | number | string | Uint8Array | Plain[] | { [key: string]: Plain };
 export type PlainMap = { [key: string]: Plain };

@@ -139,7 +139,8 @@ describe('a cache entry whose layers do not match its labels', () => {
 
 describe('a large result and large arguments', () => {
   it('build, replay the same, and keep labels small', async () => {
-    const { dir, host, tag } = project(`- shell: head -c 3900000 /dev/urandom | base64 -w0
+    // 12 MB of stdout, twice over with stdout_lines: a result frame past 16 MiB.
+    const { dir, host, tag } = project(`- shell: head -c 9000000 /dev/urandom | base64 -w0
   register: big
 - copy: { content: "{{ 'x' * 1048576 }}", dest: /big-content }
 - copy: { content: "{{ big.stdout | length }} {{ big.stdout | hash('sha1') }}", dest: /big-summary }`);
@@ -152,6 +153,6 @@ describe('a large result and large arguments', () => {
       assert.ok(size < 64 * 1024, `labels of ${entry.Labels[LABEL.task]} hold ${size} bytes`);
     }
     const summary = spawnSync('docker', ['run', '--rm', tag, 'cat', '/big-summary'], { encoding: 'utf8' }).stdout;
-    assert.match(summary, /^5200000 [0-9a-f]{40}$/);
+    assert.match(summary, /^12000000 [0-9a-f]{40}$/);
   });
 });

@@ -51,21 +51,39 @@ function finish(result: SpawnSyncReturns<string>, started: number): Run {
   return { code: result.status ?? -1, out: `${result.stdout ?? ''}${result.stderr ?? ''}`, seconds: (Date.now() - started) / 1000 };
 }
 
+/** The bash command line and environment of playbook(). */
+function playbookCommand(dir: string, args: string[], env: Record<string, string>, stock: boolean) {
+  const setup = stock ? '' : `eval "$(node ${JSON.stringify(STRATA)} env)" && `;
+  const script = `${setup}exec ansible-playbook -i inventory.yml site.yml "$@"`;
+  return {
+    argv: ['-c', script, 'bash', ...args],
+    options: { cwd: dir, env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_RETRY_FILES_ENABLED: '0', ...env } },
+  };
+}
+
 /**
  * Runs ansible-playbook in `dir` the way the README tells a user to: in a
  * shell that has evaluated `strata env`; with `stock`, stock Ansible alone.
  */
 export function playbook(dir: string, args: string[] = [], env: Record<string, string> = {}, stock = false): Run {
   const started = Date.now();
-  const setup = stock ? '' : `eval "$(node ${JSON.stringify(STRATA)} env)" && `;
-  const script = `${setup}exec ansible-playbook -i inventory.yml site.yml "$@"`;
-  const result = spawnSync('bash', ['-c', script, 'bash', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_RETRY_FILES_ENABLED: '0', ...env },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return finish(result, started);
+  const { argv, options } = playbookCommand(dir, args, env, stock);
+  return finish(spawnSync('bash', argv, { ...options, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }), started);
+}
+
+/** playbook(), with `watch` told the whole output so far each time more arrives. */
+export function playbookWatched(dir: string, watch: (outSoFar: string) => void, env: Record<string, string> = {}): Promise<Run> {
+  const started = Date.now();
+  const { argv, options } = playbookCommand(dir, [], env, false);
+  const child = spawn('bash', argv, options);
+  let out = '';
+  const more = (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+    watch(out);
+  };
+  child.stdout.on('data', more);
+  child.stderr.on('data', more);
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, out, seconds: (Date.now() - started) / 1000 })));
 }
 
 /** Runs a command to completion; its stdout, or an error carrying its stderr. */

@@ -122,6 +122,32 @@ describe('sharing the cache through a registry', () => {
     assert.equal(command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
   });
 
+  it('shares an entry whose result is too big for a label, with its blob', async () => {
+    const bigHost = unique('shared-big');
+    made.hosts.push(bigHost);
+    const bigDir = copyProject('test/fixtures/small');
+    const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
+    writeInventory(bigDir, { images: { [bigHost]: { strata_from: base, strata_image: `strata-e2e/${bigHost}:latest` } } });
+    made.tags.push(`strata-e2e/${bigHost}:latest`);
+    // The copy's content is the replayed stdout's hash: a replay that differed would rebuild it.
+    writeFileSync(join(bigDir, 'site.yml'), `- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: head -c 200000 /dev/urandom | base64 -w0
+      register: big
+    - copy: { content: "{{ big.stdout | hash('sha1') }}", dest: /sum }
+`);
+    const env = { STRATA_CACHE_REPO: cacheRepo() };
+    const built = playbook(bigDir, [], env);
+    assert.equal(built.code, 0, built.out);
+    assert.equal((await registryTags('strata-cache')).filter((t) => t.startsWith('blob-')).length, 1, 'the blob was pushed');
+    const rebuilt = playbook(bigDir, [], { ...env, DOCKER_HOST: `unix://${otherSocket}` });
+    assert.equal(rebuilt.code, 0, rebuilt.out);
+    assert.deepEqual(strataLines(rebuilt.out, bigHost), ['cached', 'cached']);
+    const sum = (daemon: string[]) => command('docker', [...daemon, 'run', '--rm', `strata-e2e/${bigHost}:latest`, 'cat', '/sum']);
+    assert.equal(sum(['-H', `unix://${otherSocket}`]), sum([]));
+  });
+
   it('builds over a tcp:// DOCKER_HOST too', () => {
     const rebuilt = playbook(dir, ['-e', '{"last_command": "echo tcp"}'], { DOCKER_HOST: `tcp://127.0.0.1:${tcpPort}` });
     assert.equal(rebuilt.code, 0, rebuilt.out);
