@@ -18,11 +18,11 @@ import {
   inspect,
   layers,
   playbook,
-  playbookWatched,
   removeImages,
   Run,
   runInImage,
   serve,
+  startPlaybook,
   strataLines,
   unique,
   writeInventory,
@@ -172,14 +172,14 @@ describe('long chains', () => {
     let cold: Run;
     try {
       cold = ok(
-        await playbookWatched(dir, (out) => {
+        await startPlaybook(dir, {}, (out) => {
           const built = strataLines(out, hosts[0]).length;
           if (built >= 90 && built < 115 && !loaded) {
             load.push(...cpus().map(() => spawn('node', ['-e', 'for (;;) {}'], { stdio: 'ignore' })));
             loaded = true;
           }
           if (built >= 115) stopLoad();
-        }),
+        }).ended,
       );
     } finally {
       stopLoad();

@@ -3,7 +3,7 @@
 // Docker gone, two at once) must leave the cache whole and no container behind.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
@@ -23,9 +23,8 @@ import {
   eventually,
   playbook,
   removeImages,
-  Run,
   serve,
-  STRATA,
+  startPlaybook,
   strata,
   strataLines,
   unique,
@@ -79,29 +78,18 @@ function small(tasks = 0): { dir: string; host: string } {
   return { dir, host };
 }
 
-/** Starts a build in its own process group and resolves once its output shows `count` built tasks. */
+/** Starts a build in its own process group and resolves `reached` once its output shows `count` built tasks. */
 function buildUntil(dir: string, host: string, count: number, env: Record<string, string> = {}) {
-  const script = `eval "$(node ${JSON.stringify(STRATA)} env)" && exec ansible-playbook -i inventory.yml site.yml`;
-  const child = spawn('bash', ['-c', script], {
-    cwd: dir,
-    detached: true,
-    env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: '0', ...env },
+  let signal: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => (signal = resolve));
+  const build = startPlaybook(dir, env, (out) => {
+    if (strataLines(out, host).filter((l) => l.startsWith('built')).length >= count) signal();
   });
-  let out = '';
-  const exited = new Promise<Run>((resolve) =>
-    child.once('exit', (code) => resolve({ code: code ?? -1, out, seconds: 0 })),
-  );
-  const reached = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (strataLines(out, host).filter((l) => l.startsWith('built')).length >= count) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', () => reject(new Error(`the build ended before ${count} tasks were built:\n${out}`)));
+  const failed = build.ended.then((run) => {
+    throw new Error(`the build ended before ${count} tasks were built:\n${run.out}`);
   });
-  reached.catch(() => undefined);
-  return { child, reached, exited };
+  failed.catch(() => undefined);
+  return { child: build.child, reached: Promise.race([reached, failed]), exited: build.ended };
 }
 
 const noBuildContainers = () => eventually(async () => (await buildContainers()).length === 0);
@@ -191,10 +179,8 @@ describe('the socket', () => {
 
 describe('exposing an engine', () => {
   /** `strata serve` that should refuse to start: its output, or a failure if it is still up after 20 s. */
-  const serveFails = (args: string[], env: Record<string, string> = {}) => {
-    const result = spawnSync('node', [STRATA, 'serve', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
-    return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
-  };
+  // An engine that starts when it should refuse would serve forever: 20 s is plenty to refuse.
+  const serveFails = (args: string[], env: Record<string, string> = {}) => strata(['serve', ...args], env, 20_000);
 
   it('refuses a non-loopback address without TLS unless told it is unsafe, and an empty token', async () => {
     const refused = serveFails(['--listen', '0.0.0.0:0']);

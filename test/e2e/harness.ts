@@ -71,11 +71,21 @@ export function playbook(dir: string, args: string[] = [], env: Record<string, s
   return finish(spawnSync('bash', argv, { ...options, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }), started);
 }
 
-/** playbook(), with `watch` told the whole output so far each time more arrives. */
-export function playbookWatched(dir: string, watch: (outSoFar: string) => void, env: Record<string, string> = {}): Promise<Run> {
+export interface RunningPlaybook {
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+  ended: Promise<Run>;
+}
+
+/**
+ * Starts playbook() in its own process group (so a test can signal the whole
+ * build), calling `watch` with the whole output so far each time more arrives.
+ */
+export function startPlaybook(dir: string, env: Record<string, string> = {}, watch: (outSoFar: string) => void = () => undefined): RunningPlaybook {
   const started = Date.now();
   const { argv, options } = playbookCommand(dir, [], env, false);
-  const child = spawn('bash', argv, options);
+  const child = spawn('bash', argv, { ...options, detached: true });
   let out = '';
   const more = (chunk: Buffer) => {
     out += chunk.toString('utf8');
@@ -83,7 +93,8 @@ export function playbookWatched(dir: string, watch: (outSoFar: string) => void, 
   };
   child.stdout.on('data', more);
   child.stderr.on('data', more);
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, out, seconds: (Date.now() - started) / 1000 })));
+  const ended = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, out, seconds: (Date.now() - started) / 1000 })));
+  return { child, output: () => out, ended };
 }
 
 /** Runs a command to completion; its stdout, or an error carrying its stderr. */
@@ -107,9 +118,10 @@ export async function until(check: () => Promise<boolean>, what: string): Promis
   if (!(await eventually(() => check().catch(() => false), 30))) throw new Error(`${what} did not come up`);
 }
 
-export function strata(args: string[], env: Record<string, string> = {}): Run {
+/** Runs the strata CLI; one that has not ended after `timeoutMs` is killed (and its code is -1). */
+export function strata(args: string[], env: Record<string, string> = {}, timeoutMs?: number): Run {
   const started = Date.now();
-  return finish(spawnSync('node', [STRATA, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }), started);
+  return finish(spawnSync('node', [STRATA, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs }), started);
 }
 
 /** The PLAY RECAP, host by host: { web: { ok: 5, changed: 2, ... } }. */
