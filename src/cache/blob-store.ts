@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { dockerCall } from '../docker/client';
+import { dockerCall, followProgress, isNotFound } from '../docker/client';
 
 /** Labels longer than this go to a blob. */
 export const INLINE_LIMIT = 32 * 1024;
@@ -64,12 +64,7 @@ async function putBlob(docker: Dockerode, repo: string, text: string): Promise<s
         changes: ['LABEL strata.kind=blob'],
       } as object),
     );
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(progress, (err: Error | null, out: { error?: string }[]) => {
-        const failure = err?.message ?? out.find((m) => m.error)?.error;
-        return failure ? reject(new Error(`storing a large value failed: ${failure}`)) : resolve();
-      }),
-    );
+    await followProgress(docker, progress, 'storing a large value');
   }
   return REF_PREFIX + sha;
 }
@@ -80,7 +75,7 @@ async function getBlob(docker: Dockerode, ref: string): Promise<string | undefin
     // Never started: the container only lends its filesystem to the archive API.
     container = await docker.createContainer({ Image: ref, Cmd: [FILE] });
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
   try {

@@ -6,6 +6,7 @@
 // parent as well, in case someone retagged an image by hand.
 
 import type Dockerode from 'dockerode';
+import { isNotFound } from '../docker/client';
 import { PlainMap } from '../protocol/frames';
 import { FINGERPRINT_SCHEMA } from './fingerprint';
 import { labelText } from './blob-store';
@@ -107,10 +108,6 @@ export interface Hit {
   result: PlainMap;
   /** The entry image's layers (diff IDs), to check against its parent's. */
   layers: string[];
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as { statusCode?: number }).statusCode === 404;
 }
 
 /**

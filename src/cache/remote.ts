@@ -6,7 +6,7 @@
 
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerMessage } from '../docker/client';
+import { dockerMessage, followProgress } from '../docker/client';
 import { checkImageTags } from '../docker/image-config';
 import { blobTagsOf } from './blob-store';
 import { CACHE_REPO } from './entries';
@@ -14,19 +14,6 @@ import { CACHE_REPO } from './entries';
 // Docker wants an X-Registry-Auth header on every push; an empty one pushes
 // with the credentials `docker login` stored, or none.
 const ANONYMOUS = { authconfig: {} };
-
-interface Progress {
-  error?: string;
-}
-
-function follow(docker: Dockerode, stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: Progress[]) => {
-      const failure = err?.message ?? out.find((m) => m.error)?.error;
-      return failure ? reject(new Error(failure)) : resolve();
-    }),
-  );
-}
 
 export class RemoteCache {
   constructor(
@@ -70,7 +57,7 @@ export class RemoteCache {
   /** Pulls <repo>:<tag> and names it <CACHE_REPO>:<tag>; false when the registry cannot give it. */
   private async pullAs(tag: string): Promise<boolean> {
     try {
-      await follow(this.docker, await this.docker.pull(this.ref(tag)));
+      await followProgress(this.docker, await this.docker.pull(this.ref(tag)));
     } catch {
       return false;
     }
@@ -91,7 +78,7 @@ export class RemoteCache {
     const ref = this.ref(tag);
     await this.docker.getImage(image).tag({ repo: this.repo, tag });
     try {
-      await follow(this.docker, await this.docker.getImage(ref).push(ANONYMOUS));
+      await followProgress(this.docker, await this.docker.getImage(ref).push(ANONYMOUS));
     } catch (err) {
       throw new Error(`could not push ${what} to ${this.repo}: ${dockerMessage(err)}`);
     } finally {
@@ -104,7 +91,7 @@ export class RemoteCache {
 export async function pushTags(docker: Dockerode, tags: string[]): Promise<void> {
   for (const tag of tags) {
     try {
-      await follow(docker, await docker.getImage(tag).push(ANONYMOUS));
+      await followProgress(docker, await docker.getImage(tag).push(ANONYMOUS));
     } catch (err) {
       throw new StrataError('docker_error', `could not push ${tag}: ${dockerMessage(err)}. Is the registry up, and are you logged in to it?`);
     }

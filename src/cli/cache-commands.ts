@@ -7,6 +7,7 @@ import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
 import { blobTagsOf, isBlobTag } from '../cache/blob-store';
 import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
+import { FLAT_REPO } from '../docker/flatten';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
 import { ExitCode, UserError } from './errors';
 import { humanAge, humanBytes, parseDuration, table } from './format';
@@ -276,7 +277,7 @@ async function removeUnusedBlobs(client: Dockerode): Promise<number> {
 
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */
 async function removeOrphanFlats(client: Dockerode): Promise<void> {
-  const flats = await client.listImages({ filters: { reference: ['strata-flat:*'] } });
+  const flats = await client.listImages({ filters: { reference: [`${FLAT_REPO}:*`] } });
   for (const image of flats) {
     for (const tag of image.RepoTags ?? []) {
       const fingerprint = tag.split(':')[1];

@@ -1,6 +1,7 @@
 // The `strata` command: what a user types, and what the plugin starts.
 
 import { Command, Option } from 'commander';
+import { LOG_FORMATS, LOG_LEVELS } from '../engine/log';
 import { ENGINE_VERSION } from '../engine/version';
 import { ExitCode, userErrorFrom } from './errors';
 
@@ -29,8 +30,8 @@ function program(): Command {
     .option('--tls-cert <path>', 'serve wss:// with this PEM certificate (with --tls-key)')
     .option('--tls-key <path>', "the certificate's PEM private key")
     .option('--insecure-plaintext', 'allow a non-loopback address without TLS: the token and every frame cross the network in the clear')
-    .addOption(new Option('--log-level <level>', 'least important event to log').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
-    .addOption(new Option('--log-format <format>', 'how to write log lines').choices(['text', 'json']).default('text'))
+    .addOption(new Option('--log-level <level>', 'least important event to log').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'how to write log lines').choices(LOG_FORMATS).default('text'))
     .addOption(new Option('--private', 'serve one build for the plugin, then exit').hideHelp())
     .addHelpText(
       'after',

@@ -3,8 +3,13 @@
 
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerMessage, explainDockerError, isDockerUnreachable } from './client';
-import { BaseCommand } from './final-image';
+import { dockerMessage, explainDockerError, followProgress, isDockerUnreachable, isNotFound } from './client';
+
+/** What the base image's config said; the final image falls back to it. */
+export interface BaseCommand {
+  cmd: string[] | null;
+  entrypoint: string[] | null;
+}
 
 export interface BaseImage extends BaseCommand {
   id: string;
@@ -17,19 +22,13 @@ async function inspectOrUndefined(docker: Dockerode, ref: string): Promise<Docke
   try {
     return await docker.getImage(ref).inspect();
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw explainDockerError(err, `looking up base image ${ref}`);
   }
 }
 
 async function pull(docker: Dockerode, ref: string): Promise<void> {
-  const stream = await docker.pull(ref);
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
-      const failure = err?.message ?? out.find((m) => m.error)?.error;
-      return failure ? reject(new Error(failure)) : resolve();
-    }),
-  );
+  await followProgress(docker, await docker.pull(ref));
 }
 
 /** The base image for `host`, pulled if Docker does not have it; `base_missing` when neither works. */

@@ -56,6 +56,26 @@ export async function dockerCall<T>(doing: string, call: () => Promise<T>): Prom
   }
 }
 
+/** Whether Docker answered that the image, container or tag does not exist. */
+export function isNotFound(err: unknown): boolean {
+  return (err as { statusCode?: number }).statusCode === 404;
+}
+
+/**
+ * Waits for a pull, push, import or build to end: its messages. Docker
+ * reports a failure inside the stream (a message with `error`) as well as by
+ * breaking it; both reject with Docker's words, after `doing failed: ` if given.
+ */
+export function followProgress<M extends { error?: string }>(docker: Dockerode, stream: NodeJS.ReadableStream, doing?: string): Promise<M[]> {
+  return new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: M[]) => {
+      const failure = err?.message ?? out.find((m) => m.error)?.error;
+      if (failure) reject(new Error(doing ? `${doing} failed: ${failure}` : failure));
+      else resolve(out);
+    }),
+  );
+}
+
 /** An image ID as Docker writes it (`sha256:<hex>`); Podman's commit leaves the prefix off. */
 export function fullImageId(id: string): string {
   return id.startsWith('sha256:') ? id : `sha256:${id}`;

@@ -9,23 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerCall, fullImageId } from './client';
+import { BaseCommand } from './base-image';
+import { dockerCall, followProgress, fullImageId } from './client';
+import { quote } from './dockerfile';
 import { ImageConfig } from './image-config';
 import { SQUASHED_LABEL, squashOverBase } from './squash';
-
-/** What the base image's config said; the final image falls back to it. */
-export interface BaseCommand {
-  cmd: string[] | null;
-  entrypoint: string[] | null;
-}
-
-/** Quotes a word for a Dockerfile instruction that substitutes variables (ENV, USER...). */
-export function quote(word: string, what: string): string {
-  if (/[\r\n]/.test(word)) {
-    throw new StrataError('bad_config', `${what} contains a line break, which an image config value cannot hold. Fix the inventory.`);
-  }
-  return `"${word.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
-}
 
 export function finalDockerfile(fromId: string, config: ImageConfig, base: BaseCommand): string {
   // ENTRYPOINT comes first: setting it clears an inherited CMD.
@@ -55,11 +43,12 @@ async function buildFromDockerfile(docker: Dockerode, dockerfile: string, labels
   try {
     await writeFile(join(context, 'Dockerfile'), dockerfile);
     const stream = await docker.buildImage({ context, src: ['Dockerfile'] }, { labels, rm: true, forcerm: true });
-    const messages = await new Promise<BuildMessage[]>((resolve, reject) =>
-      docker.modem.followProgress(stream, (err: Error | null, out: BuildMessage[]) => (err ? reject(err) : resolve(out))),
-    );
-    const failure = messages.find((m) => m.error);
-    if (failure) throw new StrataError('docker_error', `Docker could not apply the image config: ${failure.error}`);
+    let messages: BuildMessage[];
+    try {
+      messages = await followProgress<BuildMessage>(docker, stream);
+    } catch (err) {
+      throw new StrataError('docker_error', `Docker could not apply the image config: ${(err as Error).message}`);
+    }
     const id = messages.find((m) => m.aux?.ID)?.aux?.ID;
     if (!id) throw new StrataError('docker_error', 'Docker built the final image but did not say its ID');
     return id;

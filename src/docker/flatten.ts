@@ -6,11 +6,12 @@
 // copy, so every image stays under the limit.
 
 import type Dockerode from 'dockerode';
-import { dockerCall } from './client';
-import { quote } from './final-image';
+import { dockerCall, followProgress, isNotFound } from './client';
+import { quote } from './dockerfile';
 
 export const FLATTEN_AT = 100;
-const FLAT_REPO = 'strata-flat';
+/** Flattened copies are tagged <FLAT_REPO>:<fingerprint of the link they copy>. */
+export const FLAT_REPO = 'strata-flat';
 
 export async function layerCount(docker: Dockerode, imageId: string): Promise<number> {
   const info = await dockerCall('reading an image', () => docker.getImage(imageId).inspect());
@@ -28,26 +29,26 @@ function configChanges(config: Dockerode.ImageInspectInfo['Config']): string[] {
   return changes;
 }
 
-/**
- * A one-layer image with the same files and run config as `imageId`, made
- * once per chain link and kept under the tag strata-flat:<fingerprint>.
- */
 /** The layers of the flattened copy of the chain up to `fingerprint`, if there is one. */
 export async function flattenedLayers(docker: Dockerode, fingerprint: string): Promise<string[] | undefined> {
   try {
     return (await docker.getImage(`${FLAT_REPO}:${fingerprint}`).inspect()).RootFS?.Layers ?? [];
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }
 
+/**
+ * A one-layer image with the same files and run config as `imageId`, made
+ * once per chain link and kept under the tag strata-flat:<fingerprint>.
+ */
 export async function flattenedImage(docker: Dockerode, imageId: string, fingerprint: string): Promise<string> {
   const tag = `${FLAT_REPO}:${fingerprint}`;
   try {
     return (await docker.getImage(tag).inspect()).Id;
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    if (!isNotFound(err)) throw err;
   }
   const source = await dockerCall('reading the image to flatten', () => docker.getImage(imageId).inspect());
   const container = await dockerCall('creating a container to flatten', () =>
@@ -58,12 +59,7 @@ export async function flattenedImage(docker: Dockerode, imageId: string, fingerp
     const progress = await dockerCall('importing the flattened chain', () =>
       docker.importImage(tar, { repo: FLAT_REPO, tag: fingerprint, changes: configChanges(source.Config) } as object),
     );
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(progress, (err: Error | null, out: { error?: string }[]) => {
-        const failure = err?.message ?? out.find((m) => m.error)?.error;
-        return failure ? reject(new Error(`flattening failed: ${failure}`)) : resolve();
-      }),
-    );
+    await followProgress(docker, progress, 'flattening');
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
   }
