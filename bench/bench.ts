@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { stringify } from 'yaml';
 import { CACHE_REPO, entryLabels } from '../src/cache/entries';
-import { HostIndex } from '../src/cache/host-index';
+import { DockerEntryStore } from '../src/cache/entry-store';
+import { readSettings } from '../src/engine/settings';
 import { PACKAGE_ROOT } from '../src/engine/version';
 
 const ROOT = PACKAGE_ROOT;
@@ -132,7 +133,7 @@ async function populate(host: string, count: number): Promise<string[]> {
       secret: false,
       build: 'bench',
       seconds: 1,
-    });
+    }, readSettings().sealing);
     const config = { architecture: base.Architecture, os: base.Os, config: { Labels: labels }, rootfs: { type: 'layers', diff_ids: base.RootFS.Layers } };
     writeFileSync(join(dir, `${i}.json`), JSON.stringify(config));
     manifest.push({ Config: `${i}.json`, RepoTags: [`${CACHE_REPO}:${fingerprint}`], Layers: (base.RootFS.Layers ?? []).map((_, l) => `base${l}/layer.tar`) });
@@ -148,8 +149,8 @@ async function lookupsPerSecond(): Promise<{ loadMs: number; perLookupMs: number
   const fingerprints = await populate(host, 10_000);
   try {
     const start = process.hrtime.bigint();
-    const index = new HostIndex(docker, host);
-    await index.ready;
+    const index = new DockerEntryStore(docker, host, readSettings());
+    const entries = await index.indexed;
     const loadMs = Number(process.hrtime.bigint() - start) / 1e6;
     const lookups = 20_000;
     const t = process.hrtime.bigint();
@@ -159,7 +160,7 @@ async function lookupsPerSecond(): Promise<{ loadMs: number; perLookupMs: number
       if (!hit) throw new Error(`entry ${at} did not hit`);
     }
     const perLookupMs = Number(process.hrtime.bigint() - t) / 1e6 / lookups;
-    return { loadMs, perLookupMs, perSecond: 1000 / perLookupMs, entries: index.size };
+    return { loadMs, perLookupMs, perSecond: 1000 / perLookupMs, entries };
   } finally {
     sh(`node ${STRATA} prune --all --host ${host} >/dev/null`, ROOT);
   }

@@ -5,7 +5,7 @@
 import type Dockerode from 'dockerode';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
 import { labelText } from './blob-store';
-import { loadValue } from './stored-value';
+import { loadValue, SealingKey } from './stored-value';
 
 export interface CatalogEntry {
   fingerprint: string;
@@ -92,8 +92,8 @@ export async function listEntries(docker: Dockerode, host?: string): Promise<Cat
 }
 
 /** The fingerprint inputs stored with an entry, or undefined when they cannot be read here. */
-export async function entryInputs(docker: Dockerode, entry: CatalogEntry): Promise<Record<string, unknown> | undefined> {
+export async function entryInputs(docker: Dockerode, entry: CatalogEntry, sealing: SealingKey): Promise<Record<string, unknown> | undefined> {
   const info = await docker.getImage(entry.imageId).inspect();
-  const inputs = loadValue(await labelText(docker, CACHE_REPO, info.Config?.Labels?.[LABEL.inputs]));
+  const inputs = loadValue(await labelText(docker, CACHE_REPO, info.Config?.Labels?.[LABEL.inputs]), sealing);
   return typeof inputs === 'object' && inputs !== null ? (inputs as Record<string, unknown>) : undefined;
 }

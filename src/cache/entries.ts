@@ -5,12 +5,9 @@
 // fingerprint; the labels are then checked against the fingerprint and the
 // parent as well, in case someone retagged an image by hand.
 
-import type Dockerode from 'dockerode';
-import { isNotFound } from '../docker/client';
 import { PlainMap } from '../protocol/frames';
 import { FINGERPRINT_SCHEMA } from './fingerprint';
-import { labelText } from './blob-store';
-import { loadValue, storeValue } from './stored-value';
+import { loadValue, SealingKey, storeValue } from './stored-value';
 
 export const CACHE_REPO = 'strata-cache';
 
@@ -70,7 +67,9 @@ export function fingerprintOfTag(tag: string): string | undefined {
   return ENTRY_TAG.exec(tag)?.[1];
 }
 
-export function entryLabels(entry: NewEntry): Record<string, string> {
+/** The labels that store `entry`; its result and inputs sealed under `sealing` when the entry is secret. */
+export function entryLabels(entry: NewEntry, sealing: SealingKey): Record<string, string> {
+  const sealWith = entry.secret ? sealing : undefined;
   return {
     [LABEL.schema]: String(FINGERPRINT_SCHEMA),
     [LABEL.fingerprint]: entry.fingerprint,
@@ -79,8 +78,8 @@ export function entryLabels(entry: NewEntry): Record<string, string> {
     [LABEL.position]: String(entry.position),
     [LABEL.task]: entry.task,
     [LABEL.kind]: 'layer' satisfies EntryKind,
-    [LABEL.result]: storeValue(entry.result, entry.secret),
-    [LABEL.inputs]: storeValue(entry.inputs, entry.secret),
+    [LABEL.result]: storeValue(entry.result, sealWith),
+    [LABEL.inputs]: storeValue(entry.inputs, sealWith),
     [LABEL.build]: entry.build,
     [LABEL.seconds]: entry.seconds.toFixed(2),
   };
@@ -103,7 +102,8 @@ function entryFromLabels(imageId: string, labels: Record<string, string>): Entry
   };
 }
 
-export interface Hit {
+/** A cache entry found for a task, with what a hit needs of it. */
+export interface FoundEntry {
   entry: Entry;
   result: PlainMap;
   /** The entry image's layers (diff IDs), to check against its parent's. */
@@ -111,50 +111,26 @@ export interface Hit {
 }
 
 /**
- * The entry for `fingerprint` whose parent is `parent`, with its stored
- * result; undefined when there is none, or when its result cannot be read
- * here (a no_log result sealed on another machine), which counts as a miss.
+ * The entry an image's labels make for `fingerprint` after `parent`, if they
+ * make one: undefined when they name another link, or when the stored result
+ * cannot be read here (sealed on another machine), which counts as a miss.
+ * `result` is the result label's text, fetched from its blob when it had one.
  */
-export async function lookupEntry(docker: Dockerode, fingerprint: string, parent: string): Promise<Hit | undefined> {
-  let info: Dockerode.ImageInspectInfo;
-  try {
-    info = await docker.getImage(entryTag(fingerprint)).inspect();
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-  return hitFromImage(docker, info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], fingerprint, parent);
-}
-
-/** hitFromLabels, with a stored result kept apart (a large one) fetched first. */
-export async function hitFromImage(
-  docker: Dockerode,
+export function foundEntry(
   imageId: string,
   labels: Record<string, string>,
   layers: string[],
-  fingerprint: string,
-  parent: string,
-): Promise<Hit | undefined> {
-  if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
-  const result = await labelText(docker, CACHE_REPO, labels[LABEL.result]);
-  return hitFromLabels(imageId, { ...labels, [LABEL.result]: result ?? '' }, layers, fingerprint, parent);
+  at: { fingerprint: string; parent: string },
+  result: string | undefined,
+  sealing: SealingKey,
+): FoundEntry | undefined {
+  if (!namesLink(labels, at)) return undefined;
+  const value = loadValue(result, sealing);
+  if (typeof value !== 'object' || value === null) return undefined;
+  return { entry: entryFromLabels(imageId, labels), result: value as PlainMap, layers };
 }
 
-/** The hit an image's labels make for `fingerprint` after `parent`, if they make one. */
-export function hitFromLabels(imageId: string, labels: Record<string, string>, layers: string[], fingerprint: string, parent: string): Hit | undefined {
-  if (labels[LABEL.fingerprint] !== fingerprint || labels[LABEL.parent] !== parent) return undefined;
-  if (labels[LABEL.kind] !== 'layer') return undefined;
-  const result = loadValue(labels[LABEL.result]);
-  if (typeof result !== 'object' || result === null) return undefined;
-  return { entry: entryFromLabels(imageId, labels), result: result as PlainMap, layers };
-}
-
-/**
- * Makes `imageId` the entry for its fingerprint. Tagging twice is harmless:
- * the tag just moves. Tagging again is also how a hit marks an entry used:
- * Docker keeps the time an image was last tagged, and `strata ls` and
- * `strata prune` read it as "last used".
- */
-export async function recordEntry(docker: Dockerode, imageId: string, fingerprint: string): Promise<void> {
-  await docker.getImage(imageId).tag({ repo: CACHE_REPO, tag: fingerprint });
+/** Whether an image's labels make it the entry for `fingerprint` after `parent`. */
+export function namesLink(labels: Record<string, string>, at: { fingerprint: string; parent: string }): boolean {
+  return labels[LABEL.fingerprint] === at.fingerprint && labels[LABEL.parent] === at.parent && labels[LABEL.kind] === 'layer';
 }

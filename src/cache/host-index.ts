@@ -2,12 +2,12 @@
 // lookup during the build costs no Docker call. Reading them takes a while
 // when Docker holds many images, so it happens in the background; until it is
 // done, and for an entry made after it (by this build, or by another build
-// running beside it), a lookup asks Docker for the one tag instead.
+// running beside it), the entry store asks Docker for the one tag instead.
 
 import type Dockerode from 'dockerode';
-import { CACHE_REPO, fingerprintOfTag, Hit, hitFromImage, LABEL, lookupEntry } from './entries';
+import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
 
-interface Known {
+export interface KnownEntry {
   imageId: string;
   labels: Record<string, string>;
   /** Read after the list, in the background; until then a lookup asks Docker. */
@@ -15,14 +15,12 @@ interface Known {
 }
 
 export class HostIndex {
-  private known: Map<string, Known> | undefined;
+  private known: Map<string, KnownEntry> | undefined;
   /** Settles when the entries have been read (or could not be). */
   readonly ready: Promise<void>;
 
-  constructor(
-    private readonly docker: Dockerode,
-    host: string,
-  ) {
+  constructor(docker: Dockerode, host: string) {
+    // Unread, the index only knows nothing: every lookup then asks Docker.
     this.ready = readEntries(docker, host).then(
       (known) => {
         this.known = known;
@@ -35,16 +33,16 @@ export class HostIndex {
     return this.known?.size ?? 0;
   }
 
-  async lookup(fingerprint: string, parent: string): Promise<Hit | undefined> {
+  /** The entry tagged for `fingerprint`, once its layers have been read. */
+  lookup(fingerprint: string): Required<KnownEntry> | undefined {
     const known = this.known?.get(fingerprint);
-    if (known?.layers) return hitFromImage(this.docker, known.imageId, known.labels, known.layers, fingerprint, parent);
-    return lookupEntry(this.docker, fingerprint, parent);
+    return known?.layers ? (known as Required<KnownEntry>) : undefined;
   }
 }
 
-async function readEntries(docker: Dockerode, host: string): Promise<Map<string, Known>> {
+async function readEntries(docker: Dockerode, host: string): Promise<Map<string, KnownEntry>> {
   const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });
-  const known = new Map<string, Known>();
+  const known = new Map<string, KnownEntry>();
   for (const image of images) {
     for (const tag of image.RepoTags ?? []) {
       const fingerprint = fingerprintOfTag(tag);
@@ -56,10 +54,11 @@ async function readEntries(docker: Dockerode, host: string): Promise<Map<string,
 }
 
 /** Each entry's layers, a few inspections at a time, so lookups need not ask. */
-async function readLayers(docker: Dockerode, entries: Known[]): Promise<void> {
+async function readLayers(docker: Dockerode, entries: KnownEntry[]): Promise<void> {
   const pending = [...entries];
   const worker = async () => {
     for (let entry = pending.shift(); entry; entry = pending.shift()) {
+      // An entry removed meanwhile stays unread: a lookup asks Docker, and finds it gone.
       const info = await docker.getImage(entry.imageId).inspect().catch(() => undefined);
       if (info) entry.layers = info.RootFS?.Layers ?? [];
     }

@@ -5,15 +5,10 @@
 // before the task runs. Docker moves only the layers the other side lacks.
 
 import type Dockerode from 'dockerode';
-import { StrataError } from '../protocol/frames';
-import { dockerMessage, followProgress } from '../docker/client';
-import { checkImageTags } from '../docker/image-config';
+import { dockerMessage, removeImageIfPresent } from '../docker/client';
+import { pullIfPresent, pushImage } from '../docker/registry';
 import { blobTagsOf } from './blob-store';
-import { CACHE_REPO } from './entries';
-
-// Docker wants an X-Registry-Auth header on every push; an empty one pushes
-// with the credentials `docker login` stored, or none.
-const ANONYMOUS = { authconfig: {} };
+import { CACHE_REPO, entryTag } from './entries';
 
 export class RemoteCache {
   constructor(
@@ -21,48 +16,37 @@ export class RemoteCache {
     readonly repo: string,
   ) {}
 
-  /** The remote cache STRATA_CACHE_REPO names, if any; `bad_config` when it is no repository name. */
-  static fromEnvironment(docker: Dockerode): RemoteCache | undefined {
-    const repo = process.env.STRATA_CACHE_REPO;
-    if (!repo) return undefined;
-    if (repo.includes('@') || repo.slice(repo.lastIndexOf('/') + 1).includes(':')) {
-      throw new StrataError('bad_config', `STRATA_CACHE_REPO=${repo} must be a repository without a tag, like localhost:5000/strata-cache`);
-    }
-    checkImageTags('(STRATA_CACHE_REPO)', [repo]);
-    return new RemoteCache(docker, repo);
-  }
-
   private ref(tag: string): string {
     return `${this.repo}:${tag}`;
   }
 
   /**
-   * Pulls the entry for `fingerprint` and tags it as a local entry. False
-   * when the registry does not have it, or cannot be reached: either way the
-   * task runs here.
+   * Pulls the entry for `fingerprint`, with its large values, and names it a
+   * local entry. False when the registry does not have them; rejects, with
+   * the registry's words, when it could not be asked.
    */
   async fetch(fingerprint: string): Promise<boolean> {
     if (!(await this.pullAs(fingerprint))) return false;
     // An entry whose large values did not come along is no entry here.
-    const labels = (await this.docker.getImage(`${CACHE_REPO}:${fingerprint}`).inspect()).Config?.Labels ?? {};
+    const labels = (await this.docker.getImage(entryTag(fingerprint)).inspect()).Config?.Labels ?? {};
     for (const blob of blobTagsOf(labels)) {
       if (!(await this.pullAs(blob))) {
-        await this.docker.getImage(`${CACHE_REPO}:${fingerprint}`).remove().catch(() => undefined);
+        await removeImageIfPresent(this.docker, entryTag(fingerprint));
         return false;
       }
     }
     return true;
   }
 
-  /** Pulls <repo>:<tag> and names it <CACHE_REPO>:<tag>; false when the registry cannot give it. */
+  /** Pulls <repo>:<tag> and names it <CACHE_REPO>:<tag>; false when the registry has no such tag. */
   private async pullAs(tag: string): Promise<boolean> {
     try {
-      await followProgress(this.docker, await this.docker.pull(this.ref(tag)));
-    } catch {
-      return false;
+      if (!(await pullIfPresent(this.docker, this.ref(tag)))) return false;
+    } catch (err) {
+      throw new Error(`could not ask ${this.repo} for cache entries: ${dockerMessage(err)}`);
     }
     await this.docker.getImage(this.ref(tag)).tag({ repo: CACHE_REPO, tag });
-    await this.docker.getImage(this.ref(tag)).remove().catch(() => undefined);
+    await removeImageIfPresent(this.docker, this.ref(tag));
     return true;
   }
 
@@ -78,22 +62,11 @@ export class RemoteCache {
     const ref = this.ref(tag);
     await this.docker.getImage(image).tag({ repo: this.repo, tag });
     try {
-      await followProgress(this.docker, await this.docker.getImage(ref).push(ANONYMOUS));
+      await pushImage(this.docker, ref);
     } catch (err) {
       throw new Error(`could not push ${what} to ${this.repo}: ${dockerMessage(err)}`);
     } finally {
-      await this.docker.getImage(ref).remove().catch(() => undefined);
-    }
-  }
-}
-
-/** Pushes a final image's tags (strata_push); rejects naming the tag that failed. */
-export async function pushTags(docker: Dockerode, tags: string[]): Promise<void> {
-  for (const tag of tags) {
-    try {
-      await followProgress(docker, await docker.getImage(tag).push(ANONYMOUS));
-    } catch (err) {
-      throw new StrataError('docker_error', `could not push ${tag}: ${dockerMessage(err)}. Is the registry up, and are you logged in to it?`);
+      await removeImageIfPresent(this.docker, ref);
     }
   }
 }

@@ -14,27 +14,36 @@ import { StrataError } from '../protocol/frames';
 const PLAIN_PREFIX = 'z1:';
 const SEALED_PREFIX = 'e1:';
 
-/** Where the sealing key lives unless STRATA_SECRET gives one. */
-export function secretKeyPath(): string {
-  const dataHome = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(dataHome, 'strata', 'secret.key');
+/** Where the sealing key file lives, under XDG_DATA_HOME (or ~/.local/share). */
+export function keyFilePath(dataHome: string | undefined): string {
+  return join(dataHome || join(homedir(), '.local', 'share'), 'strata', 'secret.key');
 }
-
-let cachedKey: Buffer | undefined;
 
 const KEY_TEXT = /^[0-9a-f]{64}$/;
 
-/** The 32-byte sealing key: from STRATA_SECRET, else a key file made on first use (mode 0600). */
-export function sealingKey(): Buffer {
-  if (cachedKey) return cachedKey;
-  if (process.env.STRATA_SECRET) {
-    cachedKey = createHash('sha256').update(process.env.STRATA_SECRET).digest();
-    return cachedKey;
+/**
+ * The 32-byte key no_log values are sealed under: from a passphrase
+ * (STRATA_SECRET) when one is given, else from a key file made on first use
+ * (mode 0600). Read once, when first needed.
+ */
+export class SealingKey {
+  private key: Buffer | undefined;
+
+  constructor(
+    private readonly passphrase: string | undefined,
+    readonly file: string,
+  ) {}
+
+  bytes(): Buffer {
+    if (this.key) return this.key;
+    if (this.passphrase) {
+      this.key = createHash('sha256').update(this.passphrase).digest();
+    } else {
+      if (!existsSync(this.file)) createKeyFile(this.file);
+      this.key = readKeyFile(this.file);
+    }
+    return this.key;
   }
-  const path = secretKeyPath();
-  if (!existsSync(path)) createKeyFile(path);
-  cachedKey = readKeyFile(path);
-  return cachedKey;
 }
 
 function readKeyFile(path: string): Buffer {
@@ -68,31 +77,42 @@ function createKeyFile(path: string): void {
   }
 }
 
-export function storeValue(value: unknown, secret: boolean): string {
+/** `value` as label text: sealed under `sealWith` when given, else only packed. */
+export function storeValue(value: unknown, sealWith: SealingKey | undefined): string {
   const packed = deflateRawSync(encodeValue(value));
-  if (!secret) return PLAIN_PREFIX + packed.toString('base64');
+  if (!sealWith) return PLAIN_PREFIX + packed.toString('base64');
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(), iv);
+  const cipher = createCipheriv('aes-256-gcm', sealWith.bytes(), iv);
   const sealed = Buffer.concat([cipher.update(packed), cipher.final()]);
   return SEALED_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
 }
 
-/** The stored value, or undefined when it cannot be read here (absent, damaged, or sealed under another key). */
-export function loadValue(text: string | undefined): unknown {
+/**
+ * The stored value, or undefined when it cannot be read here: absent,
+ * damaged, or sealed under another key. A key file that cannot be read is
+ * not one of those, and throws.
+ */
+export function loadValue(text: string | undefined, key: SealingKey): unknown {
   if (!text) return undefined;
+  if (text.startsWith(PLAIN_PREFIX)) return unpack(Buffer.from(text.slice(PLAIN_PREFIX.length), 'base64'));
+  if (!text.startsWith(SEALED_PREFIX)) return undefined;
+  const raw = Buffer.from(text.slice(SEALED_PREFIX.length), 'base64');
+  const secret = key.bytes();
+  let packed: Buffer;
   try {
-    if (text.startsWith(PLAIN_PREFIX)) {
-      return decodeValue(inflateRawSync(Buffer.from(text.slice(PLAIN_PREFIX.length), 'base64')));
-    }
-    if (text.startsWith(SEALED_PREFIX)) {
-      const raw = Buffer.from(text.slice(SEALED_PREFIX.length), 'base64');
-      const decipher = createDecipheriv('aes-256-gcm', sealingKey(), raw.subarray(0, 12));
-      decipher.setAuthTag(raw.subarray(12, 28));
-      const packed = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
-      return decodeValue(inflateRawSync(packed));
-    }
+    const decipher = createDecipheriv('aes-256-gcm', secret, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    packed = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
   } catch {
-    return undefined;
+    return undefined; // sealed under another key, or altered: either way not readable here
   }
-  return undefined;
+  return unpack(packed);
+}
+
+function unpack(packed: Buffer): unknown {
+  try {
+    return decodeValue(inflateRawSync(packed));
+  } catch {
+    return undefined; // damaged: not a value strata stored
+  }
 }

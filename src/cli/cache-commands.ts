@@ -8,6 +8,7 @@ import { blobTagsOf, isBlobTag } from '../cache/blob-store';
 import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
 import { FLAT_REPO } from '../docker/flatten';
+import { readSettings } from '../engine/settings';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
 import { ExitCode, UserError } from './errors';
 import { humanAge, humanBytes, parseDuration, table } from './format';
@@ -168,7 +169,8 @@ export async function explainCommand(what: string, opts: JsonOption): Promise<vo
     if (opts.json) return printJson({ entry: entryJson(entry), comparedWith: null, reasons: [] });
     return print(`${subject}\nhas no earlier entry at that place in the chain to compare with: it is the first build of that task.\n`);
   }
-  const [now, before] = await Promise.all([entryInputs(client, entry), entryInputs(client, earlier)]);
+  const { sealing } = readSettings();
+  const [now, before] = await Promise.all([entryInputs(client, entry, sealing), entryInputs(client, earlier, sealing)]);
   const baseDiffers = entry.position === 0 && entry.parent !== earlier.parent;
   const reasons = explainDifference({ now, before, parentDiffers: entry.parent !== earlier.parent, baseDiffers });
   if (opts.json) return printJson({ entry: entryJson(entry), comparedWith: entryJson(earlier), reasons });

@@ -11,6 +11,7 @@ import { connectDocker } from '../docker/client';
 import { removeEngineContainers, removeOrphanContainers } from '../docker/containers';
 import { createLogger, LogFormat, LogLevel } from '../engine/log';
 import { parseListen, RunningEngine, startEngine } from '../engine/server';
+import { readSettings } from '../engine/settings';
 import { UserError, ExitCode } from './errors';
 
 interface ServeOptions {
@@ -35,6 +36,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   }
   const tls = readTls(opts);
   checkExposure(opts.listen, tls !== undefined, Boolean(opts.insecurePlaintext));
+  const settings = readSettings();
   const docker = connectDocker();
   const orphans = await removeOrphanContainers(docker).catch(() => 0);
   if (orphans) log.info('removed build containers left by a dead engine', { containers: orphans });
@@ -60,6 +62,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       token,
       tls,
       docker,
+      settings,
       log,
       onBuildEnded: opts.private ? () => void stop(0) : undefined,
     });

@@ -5,11 +5,6 @@ import './defer-modules';
 import Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 
-/** The daemon address as the user would write it (DOCKER_HOST or the default socket). */
-export function dockerHost(): string {
-  return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-}
-
 export function connectDocker(): Dockerode {
   // docker-modem reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   return new Dockerode();
@@ -22,12 +17,20 @@ export function isDockerUnreachable(err: unknown): boolean {
   return UNREACHABLE_CODES.has((err as { code?: string }).code ?? '');
 }
 
+/** The address a failed connection tried, written as DOCKER_HOST would write it. */
+function triedAddress(err: unknown): string | undefined {
+  const { address, port } = err as { address?: string; port?: number };
+  if (!address) return undefined;
+  return port ? `tcp://${address}:${port}` : `unix://${address}`;
+}
+
 export function dockerUnavailable(err: unknown): StrataError {
   const code = (err as { code?: string }).code ?? '';
   const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied on its socket' : (err as Error).message;
+  const at = triedAddress(err);
   return new StrataError(
     'docker_unavailable',
-    `cannot reach the Docker daemon at ${dockerHost()} (${why}). ` +
+    `cannot reach the Docker daemon${at ? ` at ${at}` : ''} (${why}). ` +
       'Start it (`make setup` starts dockerd), make its socket readable by this user, or point DOCKER_HOST at a running daemon.',
   );
 }
@@ -59,6 +62,15 @@ export async function dockerCall<T>(doing: string, call: () => Promise<T>): Prom
 /** Whether Docker answered that the image, container or tag does not exist. */
 export function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number }).statusCode === 404;
+}
+
+/** Removes an image or tag; one that is already gone is no failure. */
+export async function removeImageIfPresent(docker: Dockerode, ref: string): Promise<void> {
+  try {
+    await docker.getImage(ref).remove();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
 }
 
 /**

@@ -73,10 +73,16 @@ function ownerOf(name: string): Owner | undefined {
  * that container's network namespace (and host name) instead of getting its
  * own, which makes starting it several times faster.
  */
-export async function startBuildContainer(
-  docker: Dockerode,
-  opts: { imageId: string; host: string; build: string; network?: string; scratchFiles?: ScratchFiles },
-): Promise<BuildContainer> {
+export interface ContainerStart {
+  imageId: string;
+  host: string;
+  build: string;
+  /** A container whose network namespace (and host name) to join. */
+  network?: string;
+  scratchFiles?: ScratchFiles;
+}
+
+export async function startBuildContainer(docker: Dockerode, opts: ContainerStart): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const container = await dockerCall(`creating build container ${name}`, () =>
     docker.createContainer({

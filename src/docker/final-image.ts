@@ -120,18 +120,17 @@ async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromI
 /** Names what a final image is made of, so a rebuild that changed nothing keeps the same image. */
 const FINAL_LABEL = 'strata.final';
 
-export async function buildFinalImage(
-  docker: Dockerode,
-  opts: {
-    fromId: string;
-    config: ImageConfig;
-    base: BaseCommand & { id: string };
-    labels: Record<string, string>;
-    tags: string[];
-    /** strata_squash: the task layers as one layer over the base's. */
-    squash: boolean;
-  },
-): Promise<string> {
+export interface FinalImageSpec {
+  fromId: string;
+  config: ImageConfig;
+  base: BaseCommand & { id: string };
+  labels: Record<string, string>;
+  tags: string[];
+  /** strata_squash: the task layers as one layer over the base's. */
+  squash: boolean;
+}
+
+export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): Promise<string> {
   const cmd = opts.config.cmd ?? opts.base.cmd;
   const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
   const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');

@@ -3,19 +3,13 @@
 // forward without touching a container; the first miss starts one from the
 // chain's tip; each commit becomes the next tip.
 
-import type Dockerode from 'dockerode';
-import { spillLargeLabels } from '../cache/blob-store';
 import { extendsByOneTask } from '../cache/chain-check';
-import { CACHE_REPO, entryLabels, finalImageLabels, Hit, lookupEntry, recordEntry } from '../cache/entries';
-import { pushTags, RemoteCache } from '../cache/remote';
-import { HostIndex } from '../cache/host-index';
+import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { BuildContainer, removeContainer, SCRATCH_DIR, ScratchFiles, startBuildContainer, stopTaskProcesses } from '../docker/containers';
-import { buildFinalImage } from '../docker/final-image';
-import { FLATTEN_AT, flattenedImage, flattenedLayers, layerCount } from '../docker/flatten';
+import { BuildContainer, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
+import { FLATTEN_AT } from '../docker/flatten';
 import { ImageConfig } from '../docker/image-config';
-import { commitLayer } from '../docker/layers';
 import {
   FinishHostReply,
   PlainMap,
@@ -25,6 +19,7 @@ import {
   TaskReply,
   TaskRequest,
 } from '../protocol/frames';
+import { EntryStore, Workshop } from './chain-storage';
 import { Logger } from './log';
 
 interface Tip {
@@ -52,7 +47,6 @@ interface RunningTask {
 }
 
 export interface HostChainOptions {
-  docker: Dockerode;
   host: string;
   build: string;
   base: BaseImage;
@@ -64,9 +58,8 @@ export interface HostChainOptions {
   squash: boolean;
   /** Files every build container gets in its scratch directory. */
   scratchFiles: ScratchFiles;
-  index: HostIndex;
-  /** The registry cache, when STRATA_CACHE_REPO names one. */
-  remote?: RemoteCache;
+  entries: EntryStore;
+  workshop: Workshop;
   log: Logger;
 }
 
@@ -120,7 +113,7 @@ export class HostChain {
       const hit = await this.provenHit(fp, req.label);
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
-        this.inBackground(recordEntry(this.opts.docker, hit.entry.imageId, fp), 'could not mark a cache entry used');
+        this.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
         this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds, check_us: hit.checkMicros });
         return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
@@ -157,7 +150,7 @@ export class HostChain {
     const committing = Date.now();
     const site = await this.worksite;
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
-    const labels = await spillLargeLabels(this.opts.docker, CACHE_REPO, entryLabels({
+    const labels = await this.opts.entries.labels({
       fingerprint: task.fingerprint,
       parent: this.tip.fingerprint,
       host: this.host,
@@ -168,16 +161,16 @@ export class HostChain {
       secret: task.secret,
       build: this.opts.build,
       seconds: ran,
-    }));
+    });
     let committed;
     try {
-      committed = await commitLayer(this.opts.docker, site.container.imageId, {
+      committed = await this.opts.workshop.commit(site.container.imageId, {
         containerId: site.container.id,
         labels,
         comment: `strata: ${this.host}: ${task.label}`,
         reference: task.reusable ? { repo: CACHE_REPO, tag: task.fingerprint } : undefined,
       });
-      if (task.reusable) this.pushInBackground(committed.imageId, task.fingerprint);
+      if (task.reusable) this.shareInBackground(committed.imageId, task.fingerprint);
     } catch (err) {
       await this.dropWorksite();
       throw err;
@@ -187,12 +180,12 @@ export class HostChain {
     if (committed.addedLayer) {
       // The container's changes are now a layer; committing it again would
       // pack them a second time, so the next task gets a fresh container.
-      if (await this.holdsTheNetwork(site.container)) await stopTaskProcesses(this.opts.docker, site.container);
+      if (await this.holdsTheNetwork(site.container)) await this.opts.workshop.stopTaskProcesses(site.container);
       this.replaceWorksite();
     } else {
       // The next task reuses the container, but not what this one left running.
       this.worksite = this.worksite?.then(async (w) => {
-        await stopTaskProcesses(this.opts.docker, w.container);
+        await this.opts.workshop.stopTaskProcesses(w.container);
         return { ...w, holds: task.fingerprint };
       });
     }
@@ -212,7 +205,7 @@ export class HostChain {
     await this.dropWorksite();
     // A cache that failed to reach the registry is still a good local cache: say so, go on.
     await this.pushes;
-    const image = await buildFinalImage(this.opts.docker, {
+    const image = await this.opts.workshop.finalImage({
       fromId: this.tip.imageId,
       config: this.opts.config,
       base: this.opts.base,
@@ -221,25 +214,24 @@ export class HostChain {
       squash: this.opts.squash,
     });
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
-    if (this.opts.push) await pushTags(this.opts.docker, this.opts.tags);
+    if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
     return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [], warnings: [...this.pushFailures] };
   }
 
-  /** The entry for `fingerprint` from the registry cache, if it has one. */
   /**
    * The entry at `fp`, from the index or the registry, if its layers prove
    * it was built on this chain's tip: the tip's layers, or those of the
    * tip's flattened copy, plus at most the one layer of its task. An entry
    * whose labels say more than its layers is a miss, said once as a warning.
    */
-  private async provenHit(fp: string, task: string): Promise<(Hit & { checkMicros: number }) | undefined> {
-    const hit = (await this.opts.index.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
+  private async provenHit(fp: string, task: string): Promise<(FoundEntry & { checkMicros: number }) | undefined> {
+    const hit = (await this.opts.entries.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
     if (!hit) return undefined;
     const started = process.hrtime.bigint();
     let proven = extendsByOneTask(this.tip.layers, hit.layers);
     const checkMicros = Number(process.hrtime.bigint() - started) / 1000;
     if (!proven) {
-      const flat = await flattenedLayers(this.opts.docker, this.tip.fingerprint);
+      const flat = await this.opts.workshop.flattenedLayers(this.tip.fingerprint);
       proven = flat !== undefined && extendsByOneTask(flat, hit.layers);
     }
     if (proven) return { ...hit, checkMicros };
@@ -254,21 +246,27 @@ export class HostChain {
     return undefined;
   }
 
-  private async fetchRemote(fingerprint: string) {
-    if (!this.opts.remote || !this.askRemote) return undefined;
-    if (await this.opts.remote.fetch(fingerprint)) {
-      this.opts.log.info('pulled from the registry cache', { host: this.host, fingerprint: fingerprint.slice(0, 12) });
-      return lookupEntry(this.opts.docker, fingerprint, this.tip.fingerprint);
+  /**
+   * The entry from the registry cache. Once the registry lacks one link, it
+   * lacks every later one of this chain, so it is not asked again; nor after
+   * it could not be asked, which is said once, as a warning.
+   */
+  private async fetchRemote(fingerprint: string): Promise<FoundEntry | undefined> {
+    if (!this.askRemote) return undefined;
+    let found: FoundEntry | undefined;
+    try {
+      found = await this.opts.entries.fetch(fingerprint, this.tip.fingerprint);
+    } catch (err) {
+      this.opts.log.warn(`${(err as Error).message}; this build runs without the registry cache's entries`, { host: this.host });
     }
-    this.askRemote = false;
-    return undefined;
+    if (found) this.opts.log.info('pulled from the registry cache', { host: this.host, fingerprint: fingerprint.slice(0, 12) });
+    else this.askRemote = false;
+    return found;
   }
 
-  private pushInBackground(imageId: string, fingerprint: string): void {
-    const remote = this.opts.remote;
-    if (!remote) return;
+  private shareInBackground(imageId: string, fingerprint: string): void {
     this.pushes = this.pushes.then(() =>
-      remote.push(imageId, fingerprint).catch((err: Error) => {
+      this.opts.entries.share(imageId, fingerprint).catch((err: Error) => {
         this.pushFailures.push(err.message);
         this.opts.log.warn('push failed', { host: this.host, error: err.message });
       }),
@@ -281,7 +279,7 @@ export class HostChain {
     await Promise.all([...this.chores, this.pushes]);
     const holder = await this.networkHolder?.catch(() => undefined);
     this.networkHolder = undefined;
-    if (holder) await removeContainer(this.opts.docker, holder.id);
+    if (holder) await this.opts.workshop.removeContainer(holder.id);
   }
 
   private advance(tip: Tip): void {
@@ -301,9 +299,9 @@ export class HostChain {
   private async startWorksite(): Promise<Worksite> {
     const tip = this.tip;
     let imageId = tip.imageId;
-    if ((await layerCount(this.opts.docker, imageId)) >= FLATTEN_AT) {
+    if ((await this.opts.workshop.layerCount(imageId)) >= FLATTEN_AT) {
       this.opts.log.info('flattening a long chain', { host: this.host, fingerprint: tip.fingerprint.slice(0, 12) });
-      imageId = await flattenedImage(this.opts.docker, imageId, tip.fingerprint);
+      imageId = await this.opts.workshop.flattened(imageId, tip.fingerprint);
     }
     return { container: await this.startContainer(imageId), holds: tip.fingerprint };
   }
@@ -311,7 +309,7 @@ export class HostChain {
   private startContainer(imageId: string): Promise<BuildContainer> {
     const start = { imageId, host: this.host, build: this.opts.build, scratchFiles: this.opts.scratchFiles };
     if (!this.networkHolder) {
-      const first = startBuildContainer(this.opts.docker, start);
+      const first = this.opts.workshop.startContainer(start);
       this.networkHolder = first.catch((err) => {
         this.networkHolder = undefined;
         throw err;
@@ -320,13 +318,13 @@ export class HostChain {
       this.networkHolder.catch(() => undefined);
       return first;
     }
-    return this.networkHolder.then((holder) => startBuildContainer(this.opts.docker, { ...start, network: holder.id }));
+    return this.networkHolder.then((holder) => this.opts.workshop.startContainer({ ...start, network: holder.id }));
   }
 
   /** Removes a build container that is done, unless it holds the host's network. */
   private retire(container: BuildContainer): void {
     const holder = (this.networkHolder ?? Promise.resolve(undefined)).catch(() => undefined);
-    const removal = holder.then((h) => (h?.id === container.id ? undefined : removeContainer(this.opts.docker, container.id)));
+    const removal = holder.then((h) => (h?.id === container.id ? undefined : this.opts.workshop.removeContainer(container.id)));
     this.inBackground(removal, `could not remove build container ${container.name}`);
   }
 
@@ -344,10 +342,10 @@ export class HostChain {
     this.worksite = undefined;
     if (!site) return;
     if (!(await this.holdsTheNetwork(site.container))) {
-      await removeContainer(this.opts.docker, site.container.id);
+      await this.opts.workshop.removeContainer(site.container.id);
       return;
     }
-    await stopTaskProcesses(this.opts.docker, site.container).catch((err: Error) =>
+    await this.opts.workshop.stopTaskProcesses(site.container).catch((err: Error) =>
       this.opts.log.warn('could not stop what a failed task left running', { host: this.host, error: err.message }),
     );
   }

@@ -1,6 +1,6 @@
 // The engine's front door: a WebSocket server on loopback TCP or a unix
 // socket. It refuses a connection without the token before reading a frame,
-// gives every connection its own Session, and turns every failure into an
+// gives every connection its own Build, and turns every failure into an
 // error reply rather than a crash, so one bad client never stops the others.
 
 import { timingSafeEqual } from 'node:crypto';
@@ -14,13 +14,15 @@ import { explainDockerError } from '../docker/client';
 import { decodeRequest, encodeReply, salvageId } from '../protocol/codec';
 import { MAX_FRAME_BYTES, Reply, StrataError } from '../protocol/frames';
 import { Logger } from './log';
-import { Session } from './session';
+import { Build } from './build';
+import { EngineSettings } from './settings';
 
 export interface EngineOptions {
   /** `HOST:PORT` or `unix:/path/to.sock`. */
   listen: string;
   token: string;
   docker: Dockerode;
+  settings: EngineSettings;
   log: Logger;
   /** Called after a connection's build has ended and its containers are gone. */
   onBuildEnded?: () => void;
@@ -84,16 +86,16 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       accept(ok, 401, 'strata engine: missing or wrong token (set STRATA_TOKEN to the token `strata serve` printed)');
     },
   });
-  const sessions = new Set<Promise<void>>();
+  const builds = new Set<Promise<void>>();
 
   wss.on('connection', (ws: WebSocket) => {
-    const session = new Session(opts.docker, opts.log);
+    const build = new Build(opts.docker, opts.settings, opts.log);
     const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
-      .then(() => session.close())
+      .then(() => build.close())
       .then(() => opts.onBuildEnded?.());
-    sessions.add(ended);
-    void ended.finally(() => sessions.delete(ended));
-    ws.on('message', (data: Buffer, isBinary: boolean) => void serveFrame(ws, session, data, isBinary, opts.log));
+    builds.add(ended);
+    void ended.finally(() => builds.delete(ended));
+    ws.on('message', (data: Buffer, isBinary: boolean) => void serveFrame(ws, build, data, isBinary, opts.log));
   });
 
   if ('path' in target) await removeStaleSocket(target.path);
@@ -112,7 +114,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     address,
     async close() {
       for (const client of wss.clients) client.close(1001, 'engine shutting down');
-      await Promise.all(sessions);
+      await Promise.all(builds);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
       if ('path' in target) await rm(target.path, { force: true });
@@ -156,7 +158,7 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
-async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinary: boolean, log: Logger): Promise<void> {
+async function serveFrame(ws: WebSocket, build: Build, data: Buffer, isBinary: boolean, log: Logger): Promise<void> {
   let req;
   try {
     if (!isBinary) throw new StrataError('bad_frame', 'malformed frame: frames must be binary msgpack, not text');
@@ -168,7 +170,7 @@ async function serveFrame(ws: WebSocket, session: Session, data: Buffer, isBinar
     return;
   }
   try {
-    const payload = await session.handle(req);
+    const payload = await build.handle(req);
     send(ws, { id: req.id, type: 'ok', ...payload } as Reply);
   } catch (err) {
     const reply = errorReply(req.id, err, `answering ${req.type}${'host' in req ? ` for host ${req.host}` : ''}`);

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
-import { dockerCall, dockerHost } from '../docker/client';
+import { dockerCall } from '../docker/client';
 import { checkScratchFiles, removeBuildContainers } from '../docker/containers';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
@@ -16,24 +16,30 @@ import {
   Request,
   StrataError,
 } from '../protocol/frames';
-import { HostIndex } from '../cache/host-index';
-import { RemoteCache } from '../cache/remote';
+import { DockerEntryStore } from '../cache/entry-store';
+import { DockerWorkshop } from '../docker/workshop';
 import { HostChain } from './host-chain';
 import { Logger } from './log';
+import { EngineSettings } from './settings';
 import { ENGINE_VERSION } from './version';
 
 export type ReplyPayload = Record<string, unknown>;
 
-export class Session {
-  readonly build = randomBytes(6).toString('hex');
+export class Build {
+  readonly id = randomBytes(6).toString('hex');
   private greeted = false;
   private readonly hosts = new Map<string, HostChain>();
   private readonly queues = new Map<string, Promise<unknown>>();
 
+  private readonly workshop: DockerWorkshop;
+
   constructor(
     private readonly docker: Dockerode,
+    private readonly settings: EngineSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.workshop = new DockerWorkshop(docker);
+  }
 
   /** Answers one request, after any earlier request for the same host. */
   handle(req: Request): Promise<ReplyPayload> {
@@ -69,8 +75,8 @@ export class Session {
     }
     await dockerCall('checking that Docker runs', () => this.docker.ping());
     this.greeted = true;
-    this.log.info('build started', { build: this.build, client });
-    return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: dockerHost() };
+    this.log.info('build started', { build: this.id, client });
+    return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: this.settings.dockerHost };
   }
 
   private async openHost(req: OpenHostRequest): Promise<OpenHostReply> {
@@ -80,11 +86,10 @@ export class Session {
     if (existing) return { base_id: existing.baseId };
     const scratchFiles = checkScratchFiles(req.host, req.scratch_files);
     const base = await resolveBaseImage(this.docker, req.host, req.base);
-    const index = new HostIndex(this.docker, req.host);
-    const remote = RemoteCache.fromEnvironment(this.docker);
+    const entries = new DockerEntryStore(this.docker, req.host, this.settings);
     this.hosts.set(
       req.host,
-      new HostChain({ docker: this.docker, host: req.host, build: this.build, base, config, tags, push: req.push, squash: req.squash, scratchFiles, index, remote, log: this.log }),
+      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, scratchFiles, entries, workshop: this.workshop, log: this.log }),
     );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };
@@ -100,7 +105,7 @@ export class Session {
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.catch(() => undefined)));
     await Promise.all([...this.hosts.values()].map((h) => h.close().catch(() => undefined)));
-    const leftovers = await removeBuildContainers(this.docker, this.build).catch(() => 0);
-    this.log.info('build ended', { build: this.build, containers_left: leftovers });
+    const leftovers = await removeBuildContainers(this.docker, this.id).catch(() => 0);
+    this.log.info('build ended', { build: this.id, containers_left: leftovers });
   }
 }

@@ -1,0 +1,92 @@
+// A host's cache entries as Docker and the registry cache keep them: what a
+// host chain (src/engine/host-chain.ts) looks up, records and shares. Found
+// entries are decoded here, large values fetched from their blobs, sealed
+// ones opened with the engine's key.
+
+import type Dockerode from 'dockerode';
+import { isNotFound } from '../docker/client';
+import { labelText, spillLargeLabels } from './blob-store';
+import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
+import { HostIndex } from './host-index';
+import { RemoteCache } from './remote';
+import { SealingKey } from './stored-value';
+
+export interface EntryStoreSettings {
+  sealing: SealingKey;
+  /** The registry repository shared as a cache, if any. */
+  cacheRepo: string | undefined;
+}
+
+export class DockerEntryStore {
+  private readonly index: HostIndex;
+  private readonly remote: RemoteCache | undefined;
+  private readonly sealing: SealingKey;
+
+  constructor(
+    private readonly docker: Dockerode,
+    host: string,
+    settings: EntryStoreSettings,
+  ) {
+    this.index = new HostIndex(docker, host);
+    this.remote = settings.cacheRepo ? new RemoteCache(docker, settings.cacheRepo) : undefined;
+    this.sealing = settings.sealing;
+  }
+
+  /** Settles, with their number, once the host's entries have been read into the index. */
+  get indexed(): Promise<number> {
+    return this.index.ready.then(() => this.index.size);
+  }
+
+  /** The local entry for `fingerprint` after `parent`, if there is one this engine can read. */
+  async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
+    const known = this.index.lookup(fingerprint);
+    if (known) return this.decode(known.imageId, known.labels, known.layers, { fingerprint, parent });
+    let info: Dockerode.ImageInspectInfo;
+    try {
+      info = await this.docker.getImage(entryTag(fingerprint)).inspect();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    return this.decode(info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], { fingerprint, parent });
+  }
+
+  /**
+   * The entry from the registry cache: undefined when there is none (or no
+   * registry); rejects, with the registry's words, when it could not be asked.
+   */
+  async fetch(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
+    if (!this.remote || !(await this.remote.fetch(fingerprint))) return undefined;
+    return this.lookup(fingerprint, parent);
+  }
+
+  /**
+   * Tags the entry again. Tagging is also how a hit marks an entry used:
+   * Docker keeps the time an image was last tagged, and `strata ls` and
+   * `strata prune` read it as "last used".
+   */
+  async markUsed(imageId: string, fingerprint: string): Promise<void> {
+    await this.docker.getImage(imageId).tag({ repo: CACHE_REPO, tag: fingerprint });
+  }
+
+  /** The labels that store `entry`: values Ansible hides sealed, values too big for a label moved to blobs. */
+  labels(entry: NewEntry): Promise<Record<string, string>> {
+    return spillLargeLabels(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
+  }
+
+  /** Pushes a committed entry to the registry cache, if there is one. */
+  async share(imageId: string, fingerprint: string): Promise<void> {
+    await this.remote?.push(imageId, fingerprint);
+  }
+
+  private async decode(
+    imageId: string,
+    labels: Record<string, string>,
+    layers: string[],
+    at: { fingerprint: string; parent: string },
+  ): Promise<FoundEntry | undefined> {
+    if (!namesLink(labels, at)) return undefined;
+    const result = await labelText(this.docker, CACHE_REPO, labels[LABEL.result]);
+    return foundEntry(imageId, labels, layers, at, result, this.sealing);
+  }
+}
