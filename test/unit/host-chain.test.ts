@@ -1,0 +1,196 @@
+// A host chain's decisions, over in-memory storage: when a task hits or
+// misses, which image its container starts from, when a long chain is
+// flattened, what a failure or an interruption leaves, and the registry cache.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FLATTEN_AT } from '../../src/docker/flatten';
+import { HostChain } from '../../src/engine/host-chain';
+import { createLogger } from '../../src/engine/log';
+import { parseImageConfig } from '../../src/docker/image-config';
+import { TaskReply } from '../../src/protocol/frames';
+import { MemoryEntries, MemoryWorkshop, MemoryWorld } from './support/memory-storage';
+
+const HOST = 'web';
+
+function setup(world = new MemoryWorld()) {
+  const base = world.images.get('base') ?? { id: 'base', layers: ['base-layer'], labels: {} };
+  world.images.set(base.id, base);
+  const warnings: string[] = [];
+  const log = createLogger('warn', 'text', (line) => warnings.push(line));
+  const chain = new HostChain({
+    host: HOST,
+    build: 'b1',
+    base: { id: base.id, layers: base.layers, ref: 'base:latest', cmd: null, entrypoint: null },
+    config: parseImageConfig(HOST, {}),
+    tags: ['shop/web:latest'],
+    push: false,
+    squash: false,
+    scratchFiles: {},
+    entries: new MemoryEntries(world),
+    workshop: new MemoryWorkshop(world),
+    log,
+  });
+  return { world, chain, warnings };
+}
+
+let ids = 0;
+const task = (label: string) => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, secret: false });
+const done = (outcome: 'commit' | 'discard' = 'commit') => ({ id: ++ids, type: 'task_done' as const, host: HOST, outcome, result: outcome === 'commit' ? { changed: true, stdout: 'ok' } : null });
+
+/** Runs `labels` as tasks the way the plugin would: a miss runs (changing files) and commits. */
+async function runTasks(chain: HostChain, world: MemoryWorld, labels: string[]): Promise<TaskReply[]> {
+  const replies: TaskReply[] = [];
+  for (const label of labels) {
+    const reply = await chain.task(task(label));
+    if (reply.outcome === 'miss') {
+      world.changeFiles(reply.container);
+      await chain.taskDone(done());
+    }
+    replies.push(reply);
+  }
+  return replies;
+}
+
+const outcomes = (replies: TaskReply[]) => replies.map((r) => r.outcome);
+
+function containerOf(reply: TaskReply): string {
+  assert.equal(reply.outcome, 'miss');
+  return (reply as { container: string }).container;
+}
+
+describe('a host chain', () => {
+  it('runs a task that misses in a container from the tip, and commits it as a tagged entry', async () => {
+    const { world, chain } = setup();
+    const [reply] = await runTasks(chain, world, ['echo one']);
+    assert.equal(reply.outcome, 'miss');
+    assert.equal(world.started[0].imageId, 'base');
+    const entry = world.images.get(world.tags.get(`strata-cache:${reply.fingerprint}`)!)!;
+    assert.deepEqual(entry.layers.slice(0, 1), ['base-layer']);
+    assert.equal(entry.layers.length, 2);
+    const finished = await chain.finish();
+    assert.deepEqual(world.images.get(finished.image)!.layers, entry.layers);
+    await chain.close();
+    assert.equal(world.containers.size, 0, 'no container is left');
+  });
+
+  it('replays a task the cache holds without starting a container', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    await runTasks(first.chain, world, ['echo one', 'echo two']);
+    await first.chain.close();
+    const startedBefore = world.started.length;
+    const second = setup(world);
+    const replies = await runTasks(second.chain, world, ['echo one', 'echo two']);
+    assert.deepEqual(outcomes(replies), ['hit', 'hit']);
+    assert.deepEqual((replies[0] as { result: unknown }).result, { changed: true, stdout: 'ok' });
+    await second.chain.finish();
+    await second.chain.close();
+    assert.equal(world.started.length, startedBefore, 'no container was started');
+  });
+
+  it('after a hit, starts the first miss from the hit entry, and everything after it misses', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two', 'echo three']);
+    await first.chain.close();
+    const second = setup(world);
+    const replies = await runTasks(second.chain, world, ['echo one', 'echo TWO', 'echo three']);
+    assert.deepEqual(outcomes(replies), ['hit', 'miss', 'miss']);
+    const hitImage = world.tags.get(`strata-cache:${built[0].fingerprint}`);
+    assert.equal(world.startedFrom(containerOf(replies[1])), hitImage, 'the miss ran on the hit entry');
+    assert.notEqual(replies[2].fingerprint, built[2].fingerprint, 'a changed task changes every fingerprint after it');
+    await second.chain.close();
+  });
+
+  it('keeps a task that changed no file out of the layers, reusing its container', async () => {
+    const { world, chain } = setup();
+    const reply = await chain.task(task('true'));
+    const committed = await chain.taskDone(done());
+    assert.equal(committed.new_layer, false);
+    const [next] = await runTasks(chain, world, ['echo two']);
+    assert.equal(containerOf(next), containerOf(reply), 'the unchanged container ran the next task too');
+    await chain.close();
+  });
+
+  it(`starts containers from a one-layer copy once the chain has ${FLATTEN_AT} layers, and a rebuild still hits every entry`, async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const labels = Array.from({ length: FLATTEN_AT + 5 }, (_, i) => `echo ${i}`);
+    await runTasks(first.chain, world, labels);
+    const deepest = Math.max(...world.started.map((s) => world.images.get(s.imageId)!.layers.length));
+    assert.ok(deepest <= FLATTEN_AT, `a container started on ${deepest} layers`);
+    assert.ok([...world.tags.keys()].some((t) => t.startsWith('strata-flat:')), 'a flattened copy was made');
+    await first.chain.close();
+    const second = setup(world);
+    const replies = await runTasks(second.chain, world, labels);
+    assert.ok(replies.every((r) => r.outcome === 'hit'), 'entries built on the flattened copy are proven by its layers');
+    await second.chain.close();
+  });
+
+  it('keeps nothing of a failed task: no entry, and the next task starts afresh from the same tip', async () => {
+    const { world, chain } = setup();
+    const [built] = await runTasks(chain, world, ['echo one']);
+    const failed = await chain.task(task('false'));
+    world.changeFiles(containerOf(failed));
+    await chain.taskDone(done('discard'));
+    assert.equal(world.tags.has(`strata-cache:${failed.fingerprint}`), false);
+    assert.equal(world.containers.has(containerOf(failed)), false, 'the failed container was removed');
+    const next = await chain.task(task('false'));
+    assert.equal(next.fingerprint, failed.fingerprint, 'the same task at the same place');
+    assert.notEqual(containerOf(next), containerOf(failed));
+    assert.equal(world.startedFrom(containerOf(next)), world.tags.get(`strata-cache:${built.fingerprint}`));
+    await chain.close();
+    assert.equal(world.containers.size, 0);
+  });
+
+  it('leaves no container and no entry when the build is interrupted mid-task', async () => {
+    const { world, chain } = setup();
+    const reply = await chain.task(task('sleep 100'));
+    world.changeFiles(containerOf(reply));
+    await chain.close();
+    assert.equal(world.containers.size, 0);
+    assert.equal(world.tags.has(`strata-cache:${reply.fingerprint}`), false);
+  });
+
+  it('refuses an entry whose layers do not extend its parent (and so what was built on it), warning once', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two']);
+    await first.chain.close();
+    // Plant: the entry for task one, labels intact, on an image not built on the base.
+    const real = world.images.get(world.tags.get(`strata-cache:${built[0].fingerprint}`)!)!;
+    const planted = world.addImage(['other-layer', 'planted'], real.labels);
+    world.tags.set(`strata-cache:${built[0].fingerprint}`, planted.id);
+    const second = setup(world);
+    const replies = await runTasks(second.chain, world, ['echo one', 'echo two']);
+    // The real entry two extends the real entry one, not the one built again now: it cannot be proven either.
+    assert.deepEqual(outcomes(replies), ['miss', 'miss']);
+    assert.equal(world.startedFrom(containerOf(replies[0])), 'base');
+    assert.equal(second.warnings.filter((w) => /not built on the layers/.test(w)).length, 1);
+    await second.chain.close();
+  });
+
+  it('takes an entry from the registry cache when Docker has none, and shares what it builds', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two']);
+    await first.chain.finish();
+    await first.chain.close();
+    assert.equal(world.registry.size, 2, 'both entries were shared');
+    for (const reply of built) world.tags.delete(`strata-cache:${reply.fingerprint}`);
+    const second = setup(world);
+    assert.deepEqual(outcomes(await runTasks(second.chain, world, ['echo one', 'echo two'])), ['hit', 'hit']);
+    await second.chain.close();
+  });
+
+  it('stops asking a registry that lacks a link, and warns once when it cannot be asked', async () => {
+    const world = new MemoryWorld();
+    world.registryDown = true;
+    const { chain, warnings } = setup(world);
+    assert.deepEqual(outcomes(await runTasks(chain, world, ['echo one', 'echo two'])), ['miss', 'miss']);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0], /could not ask registry\.test\/cache for cache entries: connection refused/);
+    await chain.close();
+  });
+});

@@ -1,0 +1,143 @@
+// An in-memory stand-in for Docker and a registry, for unit tests of a host
+// chain's logic (src/engine/host-chain.ts). It keeps images (layers and
+// labels), tags and containers in maps; a test plays Ansible by marking a
+// build container's filesystem changed before the task's commit.
+
+import type { EntryStore, Workshop } from '../../../src/engine/chain-storage';
+import { FoundEntry, NewEntry } from '../../../src/cache/entries';
+import type { BuildContainer, ContainerStart } from '../../../src/docker/containers';
+import type { FinalImageSpec } from '../../../src/docker/final-image';
+import type { CommitOptions, Committed } from '../../../src/docker/layers';
+import type { PlainMap } from '../../../src/protocol/frames';
+
+interface Image {
+  id: string;
+  layers: string[];
+  labels: Record<string, string>;
+}
+
+interface Container extends BuildContainer {
+  /** Whether the task running in it changed a file: its commit then adds a layer. */
+  changed: boolean;
+}
+
+export class MemoryWorld {
+  readonly images = new Map<string, Image>();
+  /** `repo:tag` to image ID. */
+  readonly tags = new Map<string, string>();
+  readonly containers = new Map<string, Container>();
+  /** The registry cache: fingerprint to image. */
+  readonly registry = new Map<string, Image>();
+  registryDown = false;
+  /** Every container started, in order, with its name. */
+  readonly started: (ContainerStart & { name: string })[] = [];
+  private next = 0;
+
+  newId(kind: string): string {
+    this.next += 1;
+    return `${kind}-${this.next}`;
+  }
+
+  addImage(layers: string[], labels: Record<string, string> = {}): Image {
+    const image = { id: this.newId('image'), layers, labels };
+    this.images.set(image.id, image);
+    return image;
+  }
+
+  /** The image the container `name` was started from. */
+  startedFrom(name: string): string | undefined {
+    return this.started.find((s) => s.name === name)?.imageId;
+  }
+
+  /** Plays a task that changes a file in the container `name`. */
+  changeFiles(name: string): void {
+    const container = [...this.containers.values()].find((c) => c.name === name);
+    if (!container) throw new Error(`no container ${name}`);
+    container.changed = true;
+  }
+}
+
+export class MemoryEntries implements EntryStore {
+  constructor(private readonly world: MemoryWorld) {}
+
+  async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
+    const image = this.world.images.get(this.world.tags.get(`strata-cache:${fingerprint}`) ?? '');
+    if (!image || image.labels.fingerprint !== fingerprint || image.labels.parent !== parent) return undefined;
+    const entry = { fingerprint, parent, host: image.labels.host, position: Number(image.labels.position), task: image.labels.task, imageId: image.id, seconds: 1 };
+    return { entry, result: JSON.parse(image.labels.result) as PlainMap, layers: image.layers };
+  }
+
+  async fetch(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
+    if (this.world.registryDown) throw new Error('could not ask registry.test/cache for cache entries: connection refused');
+    const image = this.world.registry.get(fingerprint);
+    if (!image) return undefined;
+    this.world.images.set(image.id, image);
+    this.world.tags.set(`strata-cache:${fingerprint}`, image.id);
+    return this.lookup(fingerprint, parent);
+  }
+
+  async markUsed(): Promise<void> {}
+
+  async labels(entry: NewEntry): Promise<Record<string, string>> {
+    const { fingerprint, parent, host, position, task, result } = entry;
+    return { fingerprint, parent, host, position: String(position), task, result: JSON.stringify(result) };
+  }
+
+  async share(imageId: string, fingerprint: string): Promise<void> {
+    this.world.registry.set(fingerprint, this.world.images.get(imageId)!);
+  }
+}
+
+export class MemoryWorkshop implements Workshop {
+  constructor(private readonly world: MemoryWorld) {}
+
+  async startContainer(start: ContainerStart): Promise<BuildContainer> {
+    if (!this.world.images.has(start.imageId)) throw new Error(`no image ${start.imageId}`);
+    const id = this.world.newId('container');
+    const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, changed: false };
+    this.world.containers.set(id, container);
+    this.world.started.push({ ...start, name: container.name });
+    return container;
+  }
+
+  async stopTaskProcesses(): Promise<void> {}
+
+  async removeContainer(id: string): Promise<void> {
+    this.world.containers.delete(id);
+  }
+
+  async commit(parentImageId: string, opts: CommitOptions): Promise<Committed> {
+    const container = this.world.containers.get(opts.containerId)!;
+    const parent = this.world.images.get(parentImageId)!;
+    const layers = container.changed ? [...parent.layers, this.world.newId('layer')] : parent.layers;
+    const image = this.world.addImage(layers, opts.labels);
+    if (opts.reference) this.world.tags.set(`${opts.reference.repo}:${opts.reference.tag}`, image.id);
+    const addedLayer = container.changed;
+    container.changed = false;
+    return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers };
+  }
+
+  async layerCount(imageId: string): Promise<number> {
+    return this.world.images.get(imageId)!.layers.length;
+  }
+
+  async flattened(imageId: string, fingerprint: string): Promise<string> {
+    const known = this.world.tags.get(`strata-flat:${fingerprint}`);
+    if (known) return known;
+    const flat = this.world.addImage([this.world.newId('flat-layer')], this.world.images.get(imageId)!.labels);
+    this.world.tags.set(`strata-flat:${fingerprint}`, flat.id);
+    return flat.id;
+  }
+
+  async flattenedLayers(fingerprint: string): Promise<string[] | undefined> {
+    return this.world.images.get(this.world.tags.get(`strata-flat:${fingerprint}`) ?? '')?.layers;
+  }
+
+  async finalImage(spec: FinalImageSpec): Promise<string> {
+    const image = this.world.addImage(this.world.images.get(spec.fromId)!.layers, spec.labels);
+    for (const tag of spec.tags) this.world.tags.set(tag, image.id);
+    return image.id;
+  }
+
+  async pushTags(): Promise<void> {}
+}
