@@ -68,7 +68,7 @@ class EngineClient:
         try:
             self._ws.close()
         except (websocket.WebSocketException, OSError):
-            pass
+            pass  # the connection is gone already, which is what closing wants
 
 
 # Over TCP, an engine whose machine vanished is given up after about a minute

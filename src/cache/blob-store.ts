@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { dockerCall, followProgress, isNotFound } from '../docker/client';
+import { removeContainer } from '../docker/containers';
 
 /** Labels longer than this go to a blob. */
 export const INLINE_LIMIT = 32 * 1024;
@@ -84,7 +85,7 @@ async function getBlob(docker: Dockerode, ref: string): Promise<string | undefin
     for await (const chunk of stream as unknown as AsyncIterable<Buffer>) chunks.push(chunk);
     return fileOfTar(Buffer.concat(chunks))?.toString('utf8');
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    await removeContainer(docker, container.id);
   }
 }
 

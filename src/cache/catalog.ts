@@ -3,6 +3,7 @@
 // fingerprint at a time.
 
 import type Dockerode from 'dockerode';
+import { unlessGone } from '../docker/client';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
 import { labelText } from './blob-store';
 import { loadValue, SealingKey } from './stored-value';
@@ -41,12 +42,9 @@ async function eachLimited<T, R>(items: T[], limit: number, work: (item: T) => P
   return results;
 }
 
+/** An image's size; 0 when it was removed since it was listed. */
 async function sizeOf(docker: Dockerode, imageId: string): Promise<number> {
-  try {
-    return (await docker.getImage(imageId).inspect()).Size;
-  } catch {
-    return 0;
-  }
+  return (await unlessGone(docker.getImage(imageId).inspect()))?.Size ?? 0;
 }
 
 /** Every cache entry Docker holds (optionally of one host), newest first. */

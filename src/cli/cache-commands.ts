@@ -9,7 +9,7 @@ import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries'
 import { explainDifference } from '../cache/explain';
 import { FLAT_REPO } from '../docker/flatten';
 import { readSettings } from '../engine/settings';
-import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable } from '../docker/client';
+import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable, removeImageIfPresent, unlessGone } from '../docker/client';
 import { ExitCode, UserError } from './errors';
 import { humanAge, humanBytes, parseDuration, table } from './format';
 
@@ -82,7 +82,7 @@ async function chainOf(client: Dockerode, image: string): Promise<Map<string, La
   let labels = (await client.getImage(image).inspect()).Config?.Labels ?? {};
   while (labels[LABEL.fingerprint] && labels[LABEL.parent] && !chain.has(labels[LABEL.parent])) {
     chain.set(labels[LABEL.parent], labels);
-    const parent = await client.getImage(entryTag(labels[LABEL.parent])).inspect().catch(() => undefined);
+    const parent = await unlessGone(client.getImage(entryTag(labels[LABEL.parent])).inspect());
     labels = parent?.Config?.Labels ?? {};
   }
   return chain;
@@ -248,17 +248,26 @@ async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ 
   const unnamed = await client.listImages({ filters: { dangling: ['true'], label: labels } });
   let [images, bytes] = [0, 0];
   for (const image of unnamed) {
-    try {
-      await client.getImage(image.Id).remove();
-    } catch (err) {
-      // 409: a running build's container still uses it (a layer its next task builds on).
-      if ((err as { statusCode?: number }).statusCode === 409) continue;
-      throw err;
-    }
+    if (!(await removeUnlessInUse(client, image.Id))) continue;
     images += 1;
     bytes += image.Size;
   }
   return { images, bytes };
+}
+
+/**
+ * Removes an image; false when a container still uses it (409: a running
+ * build's, on a layer its next task builds on) or it is already gone.
+ */
+async function removeUnlessInUse(client: Dockerode, ref: string): Promise<boolean> {
+  try {
+    await client.getImage(ref).remove();
+    return true;
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status === 409 || status === 404) return false;
+    throw err;
+  }
 }
 
 /** Large values are kept for the entries that name them; once none does, they go. Returns the bytes freed. */
@@ -270,8 +279,7 @@ async function removeUnusedBlobs(client: Dockerode): Promise<number> {
     for (const tag of image.RepoTags ?? []) {
       const bare = tag.slice(tag.lastIndexOf(':') + 1);
       if (!isBlobTag(bare) || named.has(bare)) continue;
-      const removed = await client.getImage(tag).remove().then(() => true, () => false);
-      if (removed) freed += image.Size;
+      if (await removeUnlessInUse(client, tag)) freed += image.Size;
     }
   }
   return freed;
@@ -283,8 +291,8 @@ async function removeOrphanFlats(client: Dockerode): Promise<void> {
   for (const image of flats) {
     for (const tag of image.RepoTags ?? []) {
       const fingerprint = tag.split(':')[1];
-      const entry = await client.getImage(entryTag(fingerprint)).inspect().catch(() => undefined);
-      if (!entry) await client.getImage(tag).remove().catch(() => undefined);
+      const entry = await unlessGone(client.getImage(entryTag(fingerprint)).inspect());
+      if (!entry) await removeImageIfPresent(client, tag);
     }
   }
 }

@@ -38,7 +38,10 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   checkExposure(opts.listen, tls !== undefined, Boolean(opts.insecurePlaintext));
   const settings = readSettings();
   const docker = connectDocker();
-  const orphans = await removeOrphanContainers(docker).catch(() => 0);
+  const orphans = await removeOrphanContainers(docker).catch((err: Error) => {
+    log.warn('could not look for build containers a dead engine left', { error: err.message });
+    return 0;
+  });
   if (orphans) log.info('removed build containers left by a dead engine', { containers: orphans });
 
   let engine: RunningEngine | undefined;
@@ -46,7 +49,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const stop = (exitCode: number) => {
     stopping ??= (async () => {
       await engine?.close();
-      await removeEngineContainers(docker).catch(() => 0);
+      await removeEngineContainers(docker).catch((err: Error) => log.warn('could not remove every build container at exit', { error: err.message }));
       if (opts.private) await removeSocketDir(opts.listen);
       process.exit(exitCode);
     })();
@@ -153,7 +156,13 @@ function isLoopback(host: string): boolean {
  */
 async function removeSocketDir(listen: string): Promise<void> {
   const target = parseListen(listen);
-  if ('path' in target) await rmdir(dirname(target.path)).catch(() => undefined);
+  if (!('path' in target)) return;
+  try {
+    await rmdir(dirname(target.path));
+  } catch (err) {
+    // Gone already (the plugin removed it), or not empty: not ours to remove.
+    if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  }
 }
 
 /** A private engine outlives no one: when the process that started it is gone, it stops. */

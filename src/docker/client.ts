@@ -64,6 +64,16 @@ export function isNotFound(err: unknown): boolean {
   return (err as { statusCode?: number }).statusCode === 404;
 }
 
+/** What `call` gives, or undefined when Docker says the thing it asked about does not exist. */
+export async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** Removes an image or tag; one that is already gone is no failure. */
 export async function removeImageIfPresent(docker: Dockerode, ref: string): Promise<void> {
   try {

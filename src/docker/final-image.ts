@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { BaseCommand } from './base-image';
-import { dockerCall, followProgress, fullImageId } from './client';
+import { dockerCall, followProgress, fullImageId, removeImageIfPresent, unlessGone } from './client';
+import { removeContainer } from './containers';
 import { quote } from './dockerfile';
 import { ImageConfig } from './image-config';
 import { SQUASHED_LABEL, squashOverBase } from './squash';
@@ -95,7 +96,7 @@ async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig
     const { Id } = await container.commit({ pause: false, ...config });
     return fullImageId(Id);
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    await removeContainer(docker, container.id);
   }
 }
 
@@ -104,17 +105,15 @@ const EMPTY_LAYER = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddf
 
 /** Whether `image` already is the final image `key` describes (on top of `fromId`, or squashed). */
 async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string, squashed: boolean): Promise<string | undefined> {
-  try {
-    const [current, tip] = await Promise.all([docker.getImage(image).inspect(), docker.getImage(fromId).inspect()]);
-    const labels = current.Config?.Labels ?? {};
-    const sameLayers = [tip.RootFS.Layers, [...(tip.RootFS.Layers ?? []), EMPTY_LAYER]].some(
-      (layers) => JSON.stringify(current.RootFS.Layers) === JSON.stringify(layers),
-    );
-    const made = squashed ? labels[SQUASHED_LABEL] === 'true' : sameLayers;
-    return labels[FINAL_LABEL] === key && made ? current.Id : undefined;
-  } catch {
-    return undefined;
-  }
+  const current = await unlessGone(docker.getImage(image).inspect());
+  if (!current) return undefined;
+  const tip = await docker.getImage(fromId).inspect();
+  const labels = current.Config?.Labels ?? {};
+  const sameLayers = [tip.RootFS.Layers, [...(tip.RootFS.Layers ?? []), EMPTY_LAYER]].some(
+    (layers) => JSON.stringify(current.RootFS.Layers) === JSON.stringify(layers),
+  );
+  const made = squashed ? labels[SQUASHED_LABEL] === 'true' : sameLayers;
+  return labels[FINAL_LABEL] === key && made ? current.Id : undefined;
 }
 
 /** Names what a final image is made of, so a rebuild that changed nothing keeps the same image. */
@@ -150,7 +149,7 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
     return configured;
   }
   const squashed = await squashOverBase(docker, configured, opts.base.id, opts.tags);
-  await docker.getImage(configured).remove().catch(() => undefined);
+  await removeImageIfPresent(docker, configured);
   return squashed;
 }
 

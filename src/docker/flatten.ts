@@ -7,6 +7,7 @@
 
 import type Dockerode from 'dockerode';
 import { dockerCall, followProgress, isNotFound } from './client';
+import { removeContainer } from './containers';
 import { quote } from './dockerfile';
 
 export const FLATTEN_AT = 100;
@@ -61,7 +62,7 @@ export async function flattenedImage(docker: Dockerode, imageId: string, fingerp
     );
     await followProgress(docker, progress, 'flattening');
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    await removeContainer(docker, container.id);
   }
   return (await dockerCall('reading the flattened image', () => docker.getImage(tag).inspect())).Id;
 }

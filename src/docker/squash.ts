@@ -36,13 +36,23 @@ function tar(args: string[], input?: NodeJS.ReadableStream): Promise<string> {
 const clean = (name: string) => posix.normalize(name.replace(/^\.\//, '')).replace(/\/$/, '');
 
 /** Applies one layer's tar to `merged` as overlay would; keeps track of what must stay hidden below. */
+/** The names in a directory; none when it does not exist (yet) in the merged tree. */
+async function entriesOf(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
 async function applyLayer(layer: string, merged: string, whiteouts: Set<string>, opaques: Set<string>): Promise<void> {
   const names = (await tar(['-tf', layer])).split('\n').filter(Boolean).map(clean);
   for (const name of names) {
     const base = posix.basename(name);
     const dir = posix.dirname(name);
     if (base === OPAQUE) {
-      for (const child of await readdir(join(merged, dir)).catch(() => [])) await rm(join(merged, dir, child), { recursive: true, force: true });
+      for (const child of await entriesOf(join(merged, dir))) await rm(join(merged, dir, child), { recursive: true, force: true });
       for (const hidden of [...whiteouts]) if (hidden.startsWith(`${dir}/`)) whiteouts.delete(hidden);
       opaques.add(dir);
     } else if (base.startsWith(WHITEOUT)) {

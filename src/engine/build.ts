@@ -45,6 +45,7 @@ export class Build {
   handle(req: Request): Promise<ReplyPayload> {
     const key = 'host' in req ? req.host : '';
     const previous = this.queues.get(key) ?? Promise.resolve();
+    // The previous request's failure was its own reply; this one runs regardless.
     const next = previous.catch(() => undefined).then(() => this.dispatch(req));
     this.queues.set(key, next);
     return next;
@@ -103,9 +104,14 @@ export class Build {
 
   /** Ends the build: waits for running requests, then removes every container it made. */
   async close(): Promise<void> {
+    // A request that failed was answered with its error; here it only has to be over.
     await Promise.all([...this.queues.values()].map((q) => q.catch(() => undefined)));
-    await Promise.all([...this.hosts.values()].map((h) => h.close().catch(() => undefined)));
-    const leftovers = await removeBuildContainers(this.docker, this.id).catch(() => 0);
+    const warn = (what: string) => (err: Error) => {
+      this.log.warn(what, { build: this.id, error: err.message });
+      return 0;
+    };
+    await Promise.all([...this.hosts.values()].map((h) => h.close().catch(warn(`could not close host ${h.host}`))));
+    const leftovers = await removeBuildContainers(this.docker, this.id).catch(warn('could not remove the build containers'));
     this.log.info('build ended', { build: this.id, containers_left: leftovers });
   }
 }

@@ -78,7 +78,8 @@ export class HostChain {
    * name) of its own and then stays up, after its work is committed, to hold
    * them for every later build container of the host, which joins them: a
    * container with a network of its own takes two or three times as long to
-   * start, and a host may start dozens.
+   * start, and a host may start dozens. If it fails to start, the task that
+   * started it gets the error; everywhere else a failed holder is no holder.
    */
   private networkHolder: Promise<BuildContainer> | undefined;
   private running: RunningTask | undefined;
@@ -289,7 +290,7 @@ export class HostChain {
 
   /** A build container whose filesystem is the chain's tip, reusing the current one when it still is. */
   private async worksiteAtTip(): Promise<Worksite> {
-    const current = await this.worksite?.catch(() => undefined);
+    const current = await this.currentWorksite();
     if (current && current.holds === this.tip.fingerprint) return current;
     if (current) this.retire(current.container);
     this.worksite = this.startWorksite();
@@ -332,13 +333,21 @@ export class HostChain {
   private replaceWorksite(): void {
     const old = this.worksite;
     this.worksite = this.startWorksite();
-    // A failed start surfaces when the next task awaits it, not here.
+    // A failed start is said when the next task needs the container (currentWorksite).
     this.worksite.catch(() => undefined);
     void old?.then((w) => this.retire(w.container), () => undefined);
   }
 
+  /** The build container, unless its start failed, which is said here as a warning. */
+  private currentWorksite(): Promise<Worksite | undefined> | undefined {
+    return this.worksite?.catch((err: Error) => {
+      this.opts.log.warn('a build container failed to start', { host: this.host, error: err.message });
+      return undefined;
+    });
+  }
+
   private async dropWorksite(): Promise<void> {
-    const site = await this.worksite?.catch(() => undefined);
+    const site = await this.currentWorksite();
     this.worksite = undefined;
     if (!site) return;
     if (!(await this.holdsTheNetwork(site.container))) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BASE_IMAGE, copyProject, playbook, removeImages, Run, runInImage, strataLines, unique, writeInventory } from './harness';
+import { BASE_IMAGE, copyProject, playbook, removeImages, Run, runInImage, strata, strataLines, unique, writeInventory } from './harness';
 
 const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
 
@@ -71,14 +71,19 @@ const SHOW = ['sh', '-c', 'cd /probe && find . | sort | while read -r f; do echo
 /**
  * Builds, lets `change` change one input, then builds from the cache and
  * with STRATA_NO_CACHE=1: both must agree (exit status, and /probe's files).
+ * `strata explain` must name the input as the reason the rebuild missed, when `explained` says how.
  * Returns the cached rebuild's run.
  */
-function rebuildAgreesWithNoCache(p: Probe, change: () => void): Run {
+function rebuildAgreesWithNoCache(p: Probe, change: () => void, explained?: RegExp): Run {
   const first = ok(p.build(unique('strata-e2e/probe')));
   assert.doesNotMatch(first.out, /not cached/, 'every task of a probe can be cached');
   change();
   const cachedTag = unique('strata-e2e/probe');
   const cached = p.build(cachedTag);
+  if (explained) {
+    const why = strata(['explain', p.host]);
+    assert.match(why.out, explained, why.out);
+  }
   const freshTag = unique('strata-e2e/probe');
   const fresh = p.build(freshTag, { STRATA_NO_CACHE: '1' });
   assert.equal(cached.code, fresh.code, `from the cache: exit ${cached.code}, without it: exit ${fresh.code}\n${cached.out}\n${fresh.out}`);
@@ -92,25 +97,25 @@ describe('the code that runs', () => {
   it('a module_utils file a playbook module imports', () => {
     const p = probe('- probe_say: { dest: /probe/said }\n', {}, '');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.edit('module_utils/probe_words.py', 'first', 'second'));
+    rebuildAgreesWithNoCache(p, () => p.edit('module_utils/probe_words.py', 'first', 'second'), /- the module's code \(or a module_utils file it imports\) changed/);
   });
 
   it('a playbook action plugin', () => {
     const p = probe('- probe_stamp: { dest: /probe/stamp }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.edit('action_plugins/probe_stamp.py', "STAMP = 'first'", "STAMP = 'second'"));
+    rebuildAgreesWithNoCache(p, () => p.edit('action_plugins/probe_stamp.py', "STAMP = 'first'", "STAMP = 'second'"), /- the action plugin's code changed/);
   });
 
   it("a collection's module_utils", () => {
     const p = probe('- probe.kit.say: { dest: /probe/said }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.edit('collections/ansible_collections/probe/kit/plugins/module_utils/words.py', 'first', 'second'));
+    rebuildAgreesWithNoCache(p, () => p.edit('collections/ansible_collections/probe/kit/plugins/module_utils/words.py', 'first', 'second'), /- the module's code \(or a module_utils file it imports\) changed/);
   });
 
   it("what a collection's action plugin imports", () => {
     const p = probe('- probe.kit.copy_note: { src: note.txt, dest: /probe/note }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.edit('collections/ansible_collections/probe/kit/plugins/plugin_utils/decorate.py', "'['", "'<'"));
+    rebuildAgreesWithNoCache(p, () => p.edit('collections/ansible_collections/probe/kit/plugins/plugin_utils/decorate.py', "'['", "'<'"), /- the action plugin's code changed/);
   });
 });
 
@@ -118,7 +123,7 @@ describe('controller files an action plugin reads', () => {
   it("a file a collection's action plugin finds in files/", () => {
     const p = probe('- probe.kit.copy_note: { src: note.txt, dest: /probe/note }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.edit('files/note.txt', 'first', 'second'));
+    rebuildAgreesWithNoCache(p, () => p.edit('files/note.txt', 'first', 'second'), /- file src \S*note\.txt: content changed/);
   });
 });
 
@@ -127,7 +132,7 @@ describe('ansible.posix.synchronize', () => {
     // rsync runs at both ends; the base image has none.
     const p = probe('- apt: { name: rsync, update_cache: true }\n- ansible.posix.synchronize: { src: glob/, dest: /probe/synced/ }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => writeFileSync(join(p.dir, 'files/glob/b.conf'), 'edited\n'));
+    rebuildAgreesWithNoCache(p, () => writeFileSync(join(p.dir, 'files/glob/b.conf'), 'edited\n'), /- file src \S*b\.conf: content changed/);
   });
 });
 
@@ -135,19 +140,19 @@ describe('how the task runs', () => {
   it('the Python interpreter (gathered facts name it)', () => {
     const p = probe('- setup:\n    gather_subset: [min]\n- copy: { content: "{{ ansible_python.executable }}", dest: /probe/python }');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_python_interpreter: '/usr/bin/python3.11' }));
+    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_python_interpreter: '/usr/bin/python3.11' }), /- the interpreter changed/);
   });
 
   it('the shell executable raw runs under', () => {
     const p = probe('- raw: echo "${BASH_VERSION:+bash}" > /probe/shell');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_shell_executable: '/bin/bash' }));
+    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_shell_executable: '/bin/bash' }), /- the shell or its executable changed/);
   });
 
   it('become flags', () => {
     const p = probe('- shell: pwd > /probe/where\n  become: true\n  become_method: su');
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_become_flags: '-l' }));
+    rebuildAgreesWithNoCache(p, () => p.hostVars({ ansible_become_flags: '-l' }), /- become changed/);
   });
 });
 
@@ -161,13 +166,13 @@ describe('when a retried task stops', () => {
   it('a variable until reads', () => {
     const p = probe(COUNTING.replace('RETRIES', '5'), { wanted: 2 });
     prepare(p);
-    rebuildAgreesWithNoCache(p, () => p.hostVars({ wanted: 3 }));
+    rebuildAgreesWithNoCache(p, () => p.hostVars({ wanted: 3 }), /- until, retries or delay \(or a variable until reads\) changed/);
   });
 
   it('retries', () => {
     const p = probe(COUNTING.replace('RETRIES', '5'), { wanted: 3 });
     prepare(p);
-    const run = rebuildAgreesWithNoCache(p, () => p.edit('site.yml', 'retries: 5', 'retries: 1'));
+    const run = rebuildAgreesWithNoCache(p, () => p.edit('site.yml', 'retries: 5', 'retries: 1'), /- until, retries or delay \(or a variable until reads\) changed/);
     assert.notEqual(run.code, 0, 'two attempts cannot count to three');
   });
 });
