@@ -61,7 +61,7 @@ class Miss:
         self.task_vars = task_vars
 
 
-class HostRecord:
+class HostChain:
     def __init__(self, name):
         self.name = name
         self.failed = False
@@ -183,7 +183,7 @@ class Build:
                             for name in ('strata_push', 'strata_squash'))
             self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
                                                    launcher.scratch_files(module_interpreter())))
-            record = self.hosts[host] = HostRecord(host)
+            record = self.hosts[host] = HostChain(host)
         return record
 
     def _container_vars(self, host, task_vars, container, scratch):
