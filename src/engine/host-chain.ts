@@ -7,8 +7,7 @@ import { extendsByOneTask } from '../cache/chain-check';
 import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { BuildContainer, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
-import { FLATTEN_AT } from '../docker/flatten';
+import { SCRATCH_DIR, ScratchFiles } from '../docker/containers';
 import { ImageConfig } from '../docker/image-config';
 import {
   FinishHostReply,
@@ -21,19 +20,13 @@ import {
 } from '../protocol/frames';
 import { EntryStore, Workshop } from './chain-storage';
 import { Logger } from './log';
+import { Worksites } from './worksites';
 
 interface Tip {
   fingerprint: string;
   imageId: string;
   /** The image's layers (diff IDs): what the next entry must extend. */
   layers: string[];
-}
-
-/** A build container together with the chain link whose filesystem it holds. */
-interface Worksite {
-  container: BuildContainer;
-  /** Fingerprint of the link the container's filesystem equals, while no task has changed it. */
-  holds: string;
 }
 
 interface RunningTask {
@@ -72,16 +65,7 @@ export class HostChain {
   private tip: Tip;
   private position = 0;
   private reusable = true;
-  private worksite: Promise<Worksite> | undefined;
-  /**
-   * The host's first build container. It gets a network namespace (and host
-   * name) of its own and then stays up, after its work is committed, to hold
-   * them for every later build container of the host, which joins them: a
-   * container with a network of its own takes two or three times as long to
-   * start, and a host may start dozens. If it fails to start, the task that
-   * started it gets the error; everywhere else a failed holder is no holder.
-   */
-  private networkHolder: Promise<BuildContainer> | undefined;
+  private readonly worksites: Worksites;
   private running: RunningTask | undefined;
   /** Pushes of this host's new entries to the registry cache, in order. */
   private pushes: Promise<void> = Promise.resolve();
@@ -89,11 +73,10 @@ export class HostChain {
   private warnedUnproven = false;
   /** After one fingerprint the registry lacks, so do all later ones of this chain. */
   private askRemote = true;
-  /** Container removals running in the background; close() waits for them. */
-  private readonly chores = new Set<Promise<void>>();
 
   constructor(private readonly opts: HostChainOptions) {
     this.tip = { fingerprint: opts.base.id, imageId: opts.base.id, layers: opts.base.layers };
+    this.worksites = new Worksites(opts);
   }
 
   get host(): string {
@@ -114,13 +97,13 @@ export class HostChain {
       const hit = await this.provenHit(fp, req.label);
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
-        this.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
+        this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
         this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds, check_us: hit.checkMicros });
         return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
     }
     const asked = Date.now();
-    const site = await this.worksiteAtTip();
+    const site = await this.worksites.at(this.tip);
     this.running = { fingerprint: fp, label: req.label, inputs: req.inputs, secret: req.secret, reusable, started: Date.now() };
     this.opts.log.info('miss', {
       host: this.host,
@@ -140,7 +123,7 @@ export class HostChain {
     const ran = (Date.now() - task.started) / 1000;
     if (req.outcome === 'skip') return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
     if (req.outcome === 'discard') {
-      await this.dropWorksite();
+      await this.worksites.drop();
       this.opts.log.info('discarded', { host: this.host, task: task.label });
       return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
     }
@@ -149,7 +132,7 @@ export class HostChain {
 
   private async commit(task: RunningTask, result: PlainMap, ran: number): Promise<TaskDoneReply> {
     const committing = Date.now();
-    const site = await this.worksite;
+    const site = await this.worksites.inUse();
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
     const labels = await this.opts.entries.labels({
       fingerprint: task.fingerprint,
@@ -173,23 +156,13 @@ export class HostChain {
       });
       if (task.reusable) this.shareInBackground(committed.imageId, task.fingerprint);
     } catch (err) {
-      await this.dropWorksite();
+      await this.worksites.drop();
       throw err;
     }
     this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
-    if (committed.addedLayer) {
-      // The container's changes are now a layer; committing it again would
-      // pack them a second time, so the next task gets a fresh container.
-      if (await this.holdsTheNetwork(site.container)) await this.opts.workshop.stopTaskProcesses(site.container);
-      this.replaceWorksite();
-    } else {
-      // The next task reuses the container, but not what this one left running.
-      this.worksite = this.worksite?.then(async (w) => {
-        await this.opts.workshop.stopTaskProcesses(w.container);
-        return { ...w, holds: task.fingerprint };
-      });
-    }
+    if (committed.addedLayer) await this.worksites.committedLayer(this.tip);
+    else this.worksites.committedNothing(this.tip);
     this.opts.log.info('committed', {
       host: this.host,
       task: task.label,
@@ -203,7 +176,7 @@ export class HostChain {
 
   async finish(): Promise<FinishHostReply> {
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
-    await this.dropWorksite();
+    await this.worksites.drop();
     // A cache that failed to reach the registry is still a good local cache: say so, go on.
     await this.pushes;
     const image = await this.opts.workshop.finalImage({
@@ -276,101 +249,12 @@ export class HostChain {
 
   /** Removes this host's build containers, including any still being started or removed. */
   async close(): Promise<void> {
-    await this.dropWorksite();
-    await Promise.all([...this.chores, this.pushes]);
-    const holder = await this.networkHolder?.catch(() => undefined);
-    this.networkHolder = undefined;
-    if (holder) await this.opts.workshop.removeContainer(holder.id);
+    await this.worksites.close();
+    await this.pushes;
   }
 
   private advance(tip: Tip): void {
     this.tip = tip;
     this.position += 1;
-  }
-
-  /** A build container whose filesystem is the chain's tip, reusing the current one when it still is. */
-  private async worksiteAtTip(): Promise<Worksite> {
-    const current = await this.currentWorksite();
-    if (current && current.holds === this.tip.fingerprint) return current;
-    if (current) this.retire(current.container);
-    this.worksite = this.startWorksite();
-    return this.worksite;
-  }
-
-  private async startWorksite(): Promise<Worksite> {
-    const tip = this.tip;
-    let imageId = tip.imageId;
-    if ((await this.opts.workshop.layerCount(imageId)) >= FLATTEN_AT) {
-      this.opts.log.info('flattening a long chain', { host: this.host, fingerprint: tip.fingerprint.slice(0, 12) });
-      imageId = await this.opts.workshop.flattened(imageId, tip.fingerprint);
-    }
-    return { container: await this.startContainer(imageId), holds: tip.fingerprint };
-  }
-
-  private startContainer(imageId: string): Promise<BuildContainer> {
-    const start = { imageId, host: this.host, build: this.opts.build, scratchFiles: this.opts.scratchFiles };
-    if (!this.networkHolder) {
-      const first = this.opts.workshop.startContainer(start);
-      this.networkHolder = first.catch((err) => {
-        this.networkHolder = undefined;
-        throw err;
-      });
-      // Whoever needs the holder sees the failure; it must not also go unhandled.
-      this.networkHolder.catch(() => undefined);
-      return first;
-    }
-    return this.networkHolder.then((holder) => this.opts.workshop.startContainer({ ...start, network: holder.id }));
-  }
-
-  /** Removes a build container that is done, unless it holds the host's network. */
-  private retire(container: BuildContainer): void {
-    const holder = (this.networkHolder ?? Promise.resolve(undefined)).catch(() => undefined);
-    const removal = holder.then((h) => (h?.id === container.id ? undefined : this.opts.workshop.removeContainer(container.id)));
-    this.inBackground(removal, `could not remove build container ${container.name}`);
-  }
-
-  /** Swaps the used container for a fresh one at the tip, started in the background. */
-  private replaceWorksite(): void {
-    const old = this.worksite;
-    this.worksite = this.startWorksite();
-    // A failed start is said when the next task needs the container (currentWorksite).
-    this.worksite.catch(() => undefined);
-    void old?.then((w) => this.retire(w.container), () => undefined);
-  }
-
-  /** The build container, unless its start failed, which is said here as a warning. */
-  private currentWorksite(): Promise<Worksite | undefined> | undefined {
-    return this.worksite?.catch((err: Error) => {
-      this.opts.log.warn('a build container failed to start', { host: this.host, error: err.message });
-      return undefined;
-    });
-  }
-
-  private async dropWorksite(): Promise<void> {
-    const site = await this.currentWorksite();
-    this.worksite = undefined;
-    if (!site) return;
-    if (!(await this.holdsTheNetwork(site.container))) {
-      await this.opts.workshop.removeContainer(site.container.id);
-      return;
-    }
-    await this.opts.workshop.stopTaskProcesses(site.container).catch((err: Error) =>
-      this.opts.log.warn('could not stop what a failed task left running', { host: this.host, error: err.message }),
-    );
-  }
-
-  private async holdsTheNetwork(container: BuildContainer): Promise<boolean> {
-    const holder = await this.networkHolder?.catch(() => undefined);
-    return holder?.id === container.id;
-  }
-
-  /** Docker work nothing waits for, except close(). */
-  private inBackground(work: Promise<unknown>, failure: string): void {
-    const chore = work.then(
-      () => undefined,
-      (err) => this.opts.log.warn(failure, { host: this.host, error: (err as Error).message }),
-    );
-    this.chores.add(chore);
-    void chore.finally(() => this.chores.delete(chore));
   }
 }

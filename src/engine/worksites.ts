@@ -1,0 +1,161 @@
+// A host's build containers during one build: the one the next task runs in
+// (a worksite), which filesystem it holds, and the host's first container,
+// kept up to hold the network every later one joins. The chain decides when
+// a task needs a container; this keeps the containers, and removes them all
+// when the host is done.
+
+import type { BuildContainer, ScratchFiles } from '../docker/containers';
+import { FLATTEN_AT } from '../docker/flatten';
+import type { Workshop } from './chain-storage';
+import type { Logger } from './log';
+
+/** A build container together with the chain link whose filesystem it holds. */
+export interface Worksite {
+  container: BuildContainer;
+  /** Fingerprint of the link the container's filesystem equals, while no task has changed it. */
+  holds: string;
+}
+
+/** A chain link: its fingerprint and the image it is. */
+export interface Link {
+  fingerprint: string;
+  imageId: string;
+}
+
+export interface WorksitesOptions {
+  host: string;
+  build: string;
+  /** Files every build container gets in its scratch directory. */
+  scratchFiles: ScratchFiles;
+  workshop: Workshop;
+  log: Logger;
+}
+
+export class Worksites {
+  private current: Promise<Worksite> | undefined;
+  /**
+   * The host's first build container. It gets a network namespace (and host
+   * name) of its own and then stays up, after its work is committed, to hold
+   * them for every later build container of the host, which joins them: a
+   * container with a network of its own takes two or three times as long to
+   * start, and a host may start dozens. If it fails to start, the task that
+   * started it gets the error; everywhere else a failed holder is no holder.
+   */
+  private networkHolder: Promise<BuildContainer> | undefined;
+  /** Docker work running in the background; close() waits for it. */
+  private readonly chores = new Set<Promise<void>>();
+
+  constructor(private readonly opts: WorksitesOptions) {}
+
+  /** A build container whose filesystem is `tip`, reusing the current one when it still is. */
+  async at(tip: Link): Promise<Worksite> {
+    const current = await this.settled();
+    if (current && current.holds === tip.fingerprint) return current;
+    if (current) this.retire(current.container);
+    this.current = this.startAt(tip);
+    return this.current;
+  }
+
+  /** The container the running task is in. */
+  async inUse(): Promise<Worksite | undefined> {
+    return this.current;
+  }
+
+  /**
+   * After a commit that made the container's changes a layer: committing it
+   * again would pack them a second time, so the next task gets a fresh
+   * container at `tip`, started now, in the background.
+   */
+  async committedLayer(tip: Link): Promise<void> {
+    const old = await this.current;
+    if (old && (await this.holdsTheNetwork(old.container))) await this.opts.workshop.stopTaskProcesses(old.container);
+    this.current = this.startAt(tip);
+    // A failed start is said when the next task needs the container (settled()).
+    this.current.catch(() => undefined);
+    if (old) this.retire(old.container);
+  }
+
+  /** After a commit that changed no file: the next task reuses the container, but not what this one left running. */
+  committedNothing(tip: Link): void {
+    this.current = this.current?.then(async (site) => {
+      await this.opts.workshop.stopTaskProcesses(site.container);
+      return { ...site, holds: tip.fingerprint };
+    });
+  }
+
+  /** Gives up the current container (its task failed, or the host is done). */
+  async drop(): Promise<void> {
+    const site = await this.settled();
+    this.current = undefined;
+    if (!site) return;
+    if (!(await this.holdsTheNetwork(site.container))) {
+      await this.opts.workshop.removeContainer(site.container.id);
+      return;
+    }
+    await this.opts.workshop.stopTaskProcesses(site.container).catch((err: Error) =>
+      this.opts.log.warn('could not stop what a failed task left running', { host: this.opts.host, error: err.message }),
+    );
+  }
+
+  /** Removes every container of the host, including any still being started or removed. */
+  async close(): Promise<void> {
+    await this.drop();
+    await Promise.all(this.chores);
+    const holder = await this.networkHolder?.catch(() => undefined);
+    this.networkHolder = undefined;
+    if (holder) await this.opts.workshop.removeContainer(holder.id);
+  }
+
+  /** Docker work nothing waits for but close(); a failure is a warning. */
+  inBackground(work: Promise<unknown>, failure: string): void {
+    const chore = work.then(
+      () => undefined,
+      (err) => this.opts.log.warn(failure, { host: this.opts.host, error: (err as Error).message }),
+    );
+    this.chores.add(chore);
+    void chore.finally(() => this.chores.delete(chore));
+  }
+
+  /** The current container, unless its start failed, which is said here as a warning. */
+  private settled(): Promise<Worksite | undefined> | undefined {
+    return this.current?.catch((err: Error) => {
+      this.opts.log.warn('a build container failed to start', { host: this.opts.host, error: err.message });
+      return undefined;
+    });
+  }
+
+  private async startAt(tip: Link): Promise<Worksite> {
+    let imageId = tip.imageId;
+    if ((await this.opts.workshop.layerCount(imageId)) >= FLATTEN_AT) {
+      this.opts.log.info('flattening a long chain', { host: this.opts.host, fingerprint: tip.fingerprint.slice(0, 12) });
+      imageId = await this.opts.workshop.flattened(imageId, tip.fingerprint);
+    }
+    return { container: await this.startContainer(imageId), holds: tip.fingerprint };
+  }
+
+  private startContainer(imageId: string): Promise<BuildContainer> {
+    const start = { imageId, host: this.opts.host, build: this.opts.build, scratchFiles: this.opts.scratchFiles };
+    if (!this.networkHolder) {
+      const first = this.opts.workshop.startContainer(start);
+      this.networkHolder = first.catch((err) => {
+        this.networkHolder = undefined;
+        throw err;
+      });
+      // Whoever needs the holder sees the failure; it must not also go unhandled.
+      this.networkHolder.catch(() => undefined);
+      return first;
+    }
+    return this.networkHolder.then((holder) => this.opts.workshop.startContainer({ ...start, network: holder.id }));
+  }
+
+  /** Removes a build container that is done, unless it holds the host's network. */
+  private retire(container: BuildContainer): void {
+    const removal = this.holdsTheNetwork(container).then((holds) => (holds ? undefined : this.opts.workshop.removeContainer(container.id)));
+    this.inBackground(removal, `could not remove build container ${container.name}`);
+  }
+
+  private async holdsTheNetwork(container: BuildContainer): Promise<boolean> {
+    const holder = await this.networkHolder?.catch(() => undefined);
+    return holder?.id === container.id;
+  }
+}
