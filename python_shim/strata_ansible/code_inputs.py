@@ -73,8 +73,9 @@ def no_log_options(action, collections):
 
 
 def _no_log_in(source):
-    """Option names declared with no_log=True in a spec: `name=dict(no_log=True, ...)`
-    or `'name': {'no_log': True, ...}`, as argument specs are written."""
+    """Option names declared with no_log=True in a spec, with their aliases:
+    `name=dict(no_log=True, aliases=[...])` or `'name': {'no_log': True, ...}`,
+    as argument specs are written, suboptions included."""
     try:
         tree = ast.parse(_as_bytes(source))
     except SyntaxError:
@@ -82,19 +83,37 @@ def _no_log_in(source):
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            names.update(k.value for k, v in zip(node.keys, node.values)
-                         if isinstance(k, ast.Constant) and isinstance(k.value, str) and _marks_no_log(v))
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str) and _marks_no_log(value):
+                    names.add(key.value)
+                    names.update(_aliases_of(value))
         elif isinstance(node, ast.Call):
-            names.update(kw.arg for kw in node.keywords if kw.arg and _marks_no_log(kw.value))
+            for kw in node.keywords:
+                if kw.arg and _marks_no_log(kw.value):
+                    names.add(kw.arg)
+                    names.update(_aliases_of(kw.value))
     return names
 
 
-def _marks_no_log(node):
+def _fields_of(node):
+    """An option declaration's fields: `dict(k=v)` or `{'k': v}`."""
     if isinstance(node, ast.Dict):
-        return any(isinstance(k, ast.Constant) and k.value == 'no_log' and _is_true(v) for k, v in zip(node.keys, node.values))
+        return {k.value: v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)}
     if isinstance(node, ast.Call):
-        return any(kw.arg == 'no_log' and _is_true(kw.value) for kw in node.keywords)
-    return False
+        return {kw.arg: kw.value for kw in node.keywords if kw.arg}
+    return {}
+
+
+def _marks_no_log(node):
+    return _is_true(_fields_of(node).get('no_log'))
+
+
+def _aliases_of(node):
+    """The aliases an option declaration lists; a module accepts the value under each."""
+    aliases = _fields_of(node).get('aliases')
+    if not isinstance(aliases, (ast.List, ast.Tuple)):
+        return set()
+    return {e.value for e in aliases.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
 
 
 def _is_true(node):

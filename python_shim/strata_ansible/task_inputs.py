@@ -7,6 +7,7 @@ never touched. Anything that changes on every run stays out.
 """
 
 import re
+from collections.abc import Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.release import __version__ as ANSIBLE_VERSION
@@ -70,7 +71,17 @@ def describe(task, host, task_vars, play_context, loader):
 def _holds_hidden_values(run, hidden):
     environment = run.get('environment') or []
     environment = environment if isinstance(environment, list) else [environment]
-    return any(run['args'].get(name) not in (None, '') for name in hidden) or any(environment)
+    return _hides_something(run['args'], hidden) or any(environment)
+
+
+def _hides_something(value, hidden):
+    """Whether a value holds, at any depth (suboptions, lists of them), an
+    option the module hides, set to something."""
+    if isinstance(value, Mapping):
+        return any((k in hidden and v not in (None, '')) or _hides_something(v, hidden) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_hides_something(v, hidden) for v in value)
+    return False
 
 
 def _with_search_path(task, task_vars, loader):
@@ -177,7 +188,7 @@ def _label(action, args, no_log, hidden, looped):
     name = short_action(action)
     if no_log:
         return name
-    masked = lambda k: k in hidden or _SECRET_ARG.search(k)
+    masked = lambda k: k in hidden or _SECRET_ARG.search(k) or _hides_something(args[k], hidden)
     words = ['%s=%s' % (k, '***' if masked(k) else v) for k, v in sorted(args.items()) if not k.startswith('_')]
     raw = args.get('_raw_params')
     text = ' '.join([name] + ([str(raw)] if raw else []) + words)

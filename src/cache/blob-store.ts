@@ -47,7 +47,10 @@ export async function spillLargeLabels(docker: Dockerode, repo: string, labels: 
 /** A label's stored text, fetched from its blob when the label names one; undefined when the blob is gone. */
 export async function labelText(docker: Dockerode, repo: string, value: string | undefined): Promise<string | undefined> {
   if (!value || !isBlobRef(value)) return value;
-  return getBlob(docker, `${repo}:${BLOB_TAG_PREFIX}${value.slice(REF_PREFIX.length)}`);
+  const sha = value.slice(REF_PREFIX.length);
+  const text = await getBlob(docker, `${repo}:${BLOB_TAG_PREFIX}${sha}`);
+  // A blob is named by its content's hash: one whose content is not that is not it.
+  return text !== undefined && createHash('sha256').update(text).digest('hex') === sha ? text : undefined;
 }
 
 async function putBlob(docker: Dockerode, repo: string, text: string): Promise<string> {

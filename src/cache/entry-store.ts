@@ -28,7 +28,7 @@ export class DockerEntryStore {
     settings: EntryStoreSettings,
   ) {
     this.index = new HostIndex(docker, host);
-    this.remote = settings.cacheRepo ? new RemoteCache(docker, settings.cacheRepo) : undefined;
+    this.remote = settings.cacheRepo ? new RemoteCache(docker, settings.cacheRepo, settings.sealing) : undefined;
     this.sealing = settings.sealing;
   }
 

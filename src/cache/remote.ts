@@ -6,14 +6,18 @@
 
 import type Dockerode from 'dockerode';
 import { dockerMessage, removeImageIfPresent } from '../docker/client';
+import { removeContainer } from '../docker/containers';
 import { pullIfPresent, pushImage } from '../docker/registry';
 import { blobTagsOf } from './blob-store';
 import { CACHE_REPO, entryTag } from './entries';
+import { entrySignature, isSignedBy, SIGNATURE_LABEL } from './entry-signature';
+import { SealingKey } from './stored-value';
 
 export class RemoteCache {
   constructor(
     private readonly docker: Dockerode,
     readonly repo: string,
+    private readonly key: SealingKey,
   ) {}
 
   private ref(tag: string): string {
@@ -23,12 +27,22 @@ export class RemoteCache {
   /**
    * Pulls the entry for `fingerprint`, with its large values, and names it a
    * local entry. False when the registry does not have them; rejects, with
-   * the registry's words, when it could not be asked.
+   * the registry's words, when it could not be asked, or when the entry is
+   * not signed with this engine's key (a planted entry, or a machine with
+   * another STRATA_SECRET).
    */
   async fetch(fingerprint: string): Promise<boolean> {
     if (!(await this.pullAs(fingerprint))) return false;
+    const info = await this.docker.getImage(entryTag(fingerprint)).inspect();
+    const labels = info.Config?.Labels ?? {};
+    if (!isSignedBy(this.key, labels, info.RootFS?.Layers ?? [])) {
+      await removeImageIfPresent(this.docker, entryTag(fingerprint));
+      throw new Error(
+        `cache entry ${fingerprint.slice(0, 12)} in ${this.repo} is not signed with this engine's key, so it is not used ` +
+          '(every machine that shares STRATA_CACHE_REPO must set the same STRATA_SECRET; a planted entry fails the same way)',
+      );
+    }
     // An entry whose large values did not come along is no entry here.
-    const labels = (await this.docker.getImage(entryTag(fingerprint)).inspect()).Config?.Labels ?? {};
     for (const blob of blobTagsOf(labels)) {
       if (!(await this.pullAs(blob))) {
         await removeImageIfPresent(this.docker, entryTag(fingerprint));
@@ -54,13 +68,34 @@ export class RemoteCache {
   async push(imageId: string, fingerprint: string): Promise<void> {
     // Its large values first, so no one pulls an entry whose values are not there yet.
     const labels = (await this.docker.getImage(imageId).inspect()).Config?.Labels ?? {};
-    for (const blob of blobTagsOf(labels)) await this.pushAs(`${CACHE_REPO}:${blob}`, blob, `a large value of cache entry ${fingerprint.slice(0, 12)}`);
-    await this.pushAs(imageId, fingerprint, `cache entry ${fingerprint.slice(0, 12)}`);
+    for (const blob of blobTagsOf(labels)) {
+      await this.pushAs(`${CACHE_REPO}:${blob}`, blob, `a large value of cache entry ${fingerprint.slice(0, 12)}`);
+    }
+    await this.pushAs(imageId, fingerprint, `cache entry ${fingerprint.slice(0, 12)}`, () => this.signedCopy(imageId, fingerprint));
   }
 
-  private async pushAs(image: string, tag: string, what: string): Promise<void> {
+  /**
+   * The entry as it travels: the same layers, its labels plus a signature,
+   * tagged <repo>:<fingerprint>. A commit of a container never started adds
+   * no layer, so only the image config differs.
+   */
+  private async signedCopy(imageId: string, fingerprint: string): Promise<void> {
+    const info = await this.docker.getImage(imageId).inspect();
+    const labels = info.Config?.Labels ?? {};
+    const signature = entrySignature(this.key, labels, info.RootFS?.Layers ?? []);
+    // Its command is the image's own, so the copy's config is the entry's.
+    const container = await this.docker.createContainer({ Image: imageId, Cmd: info.Config?.Cmd ?? ['/bin/sh'], Entrypoint: info.Config?.Entrypoint ?? [] });
+    try {
+      await container.commit({ repo: this.repo, tag: fingerprint, pause: false, Labels: { ...labels, [SIGNATURE_LABEL]: signature } });
+    } finally {
+      await removeContainer(this.docker, container.id);
+    }
+  }
+
+  /** Pushes `image` as <repo>:<tag>, made by `name` (a plain tag by default). */
+  private async pushAs(image: string, tag: string, what: string, name?: () => Promise<void>): Promise<void> {
     const ref = this.ref(tag);
-    await this.docker.getImage(image).tag({ repo: this.repo, tag });
+    await (name ? name() : this.docker.getImage(image).tag({ repo: this.repo, tag }));
     try {
       await pushImage(this.docker, ref);
     } catch (err) {

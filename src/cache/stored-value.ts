@@ -19,7 +19,7 @@ export function keyFilePath(dataHome: string | undefined): string {
   return join(dataHome || join(homedir(), '.local', 'share'), 'strata', 'secret.key');
 }
 
-const KEY_TEXT = /^[0-9a-f]{64}$/;
+const KEY_TEXT = /^[0-9a-fA-F]{64}$/;
 
 /**
  * The 32-byte key no_log values are sealed under: from a passphrase
@@ -39,10 +39,25 @@ export class SealingKey {
     if (this.passphrase) {
       this.key = createHash('sha256').update(this.passphrase).digest();
     } else {
-      if (!existsSync(this.file)) createKeyFile(this.file);
-      this.key = readKeyFile(this.file);
+      this.key = keyFromFile(this.file);
     }
     return this.key;
+  }
+}
+
+/** The key in `path`, made there first if nothing is; any failure names the file and the fix. */
+function keyFromFile(path: string): Buffer {
+  try {
+    if (!existsSync(path)) createKeyFile(path);
+    return readKeyFile(path);
+  } catch (err) {
+    if (err instanceof StrataError) throw err;
+    throw new StrataError(
+      'bad_config',
+      `cannot use the sealing key file ${path} (${(err as Error).message}): ` +
+        'remove what is at that path (or make its folder writable) to have strata make a new key there, ' +
+        'or set STRATA_SECRET to a passphrase',
+    );
   }
 }
 

@@ -82,6 +82,8 @@ async function chainOf(client: Dockerode, image: string): Promise<Map<string, La
   let labels = (await client.getImage(image).inspect()).Config?.Labels ?? {};
   while (labels[LABEL.fingerprint] && labels[LABEL.parent] && !chain.has(labels[LABEL.parent])) {
     chain.set(labels[LABEL.parent], labels);
+    // The first task's parent is the base image's ID, which names no entry.
+    if (labels[LABEL.parent].startsWith('sha256:')) break;
     const parent = await unlessGone(client.getImage(entryTag(labels[LABEL.parent])).inspect());
     labels = parent?.Config?.Labels ?? {};
   }

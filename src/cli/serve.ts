@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { connectDocker } from '../docker/client';
 import { removeEngineContainers, removeOrphanContainers } from '../docker/containers';
 import { createLogger, LogFormat, LogLevel } from '../engine/log';
@@ -88,6 +89,9 @@ const MIN_TOKEN_BITS = 128;
 function chooseToken(opts: ServeOptions): string {
   let token: string | undefined;
   let from: string;
+  if (opts.tokenFile && opts.token !== undefined) {
+    throw new UserError('give the token once: --token-file or --token, not both', ExitCode.Usage);
+  }
   if (opts.tokenFile) {
     try {
       token = readFileSync(opts.tokenFile, 'utf8').trim();
@@ -96,13 +100,17 @@ function chooseToken(opts: ServeOptions): string {
     }
     from = `--token-file ${opts.tokenFile}`;
   } else if (opts.token !== undefined) {
-    [token, from] = [opts.token, '--token'];
+    [token, from] = [opts.token.trim(), '--token'];
   } else if (process.env.STRATA_TOKEN !== undefined) {
-    [token, from] = [process.env.STRATA_TOKEN, 'STRATA_TOKEN'];
+    [token, from] = [process.env.STRATA_TOKEN.trim(), 'STRATA_TOKEN'];
   } else {
     return randomBytes(24).toString('hex');
   }
   if (!token) throw new UserError(`the token from ${from} is empty, which would let anyone build here: give a real one, or none for a random one`, ExitCode.Usage);
+  // It travels in an HTTP header and is pasted into a shell: one word of printable ASCII.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new UserError(`the token from ${from} holds spaces or characters outside printable ASCII; use letters, digits and punctuation only`, ExitCode.Usage);
+  }
   return token;
 }
 
@@ -122,7 +130,16 @@ function readTls(opts: ServeOptions): { cert: Buffer; key: Buffer } | undefined 
       throw new UserError(`cannot read ${option} ${path}: ${(err as Error).message}`, ExitCode.Usage);
     }
   };
-  return { cert: read('--tls-cert', opts.tlsCert), key: read('--tls-key', opts.tlsKey) };
+  const tls = { cert: read('--tls-cert', opts.tlsCert), key: read('--tls-key', opts.tlsKey) };
+  try {
+    createSecureContext(tls);
+  } catch (err) {
+    throw new UserError(
+      `--tls-cert ${opts.tlsCert} and --tls-key ${opts.tlsKey} are not a PEM certificate and its private key (${(err as Error).message})`,
+      ExitCode.Usage,
+    );
+  }
+  return tls;
 }
 
 /**

@@ -134,6 +134,8 @@ export class HostChain {
     const committing = Date.now();
     const site = await this.worksites.inUse();
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
+    const first = task.reusable ? await this.committedElsewhere(task.fingerprint) : undefined;
+    if (first) return this.adopt(task, first, ran);
     const labels = await this.opts.entries.labels({
       fingerprint: task.fingerprint,
       parent: this.tip.fingerprint,
@@ -172,6 +174,26 @@ export class HostChain {
       commit_seconds: inSeconds(Date.now() - committing),
     });
     return { image: committed.imageId, new_layer: committed.addedLayer, layer_bytes: committed.layerBytes, seconds: ran };
+  }
+
+  /**
+   * The entry another build (running beside this one) committed for this
+   * very task after this one looked: as good as this build's own, so this
+   * chain continues on it, and the two builds leave one chain, not two
+   * half-chains whose links do not fit each other.
+   */
+  private async committedElsewhere(fp: string): Promise<FoundEntry | undefined> {
+    const found = await this.opts.entries.lookup(fp, this.tip.fingerprint);
+    return found && extendsByOneTask(this.tip.layers, found.layers) ? found : undefined;
+  }
+
+  private async adopt(task: RunningTask, first: FoundEntry, ran: number): Promise<TaskDoneReply> {
+    const added = first.layers.length > this.tip.layers.length;
+    this.advance({ fingerprint: task.fingerprint, imageId: first.entry.imageId, layers: first.layers });
+    // This container's changes are not in that entry: the next task starts afresh from it.
+    await this.worksites.committedLayer(this.tip);
+    this.opts.log.info('another build committed the task first; continuing on its entry', { host: this.host, task: task.label, fingerprint: task.fingerprint.slice(0, 12) });
+    return { image: first.entry.imageId, new_layer: added, layer_bytes: 0, seconds: ran };
   }
 
   async finish(): Promise<FinishHostReply> {

@@ -143,6 +143,11 @@ async function removeStaleSocket(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
+/**
+ * Whether something may still own the socket at `path`. Only "refused" means
+ * nothing listens there; any other failure (a full backlog, EAGAIN; a
+ * timeout) may be a live listener that is busy or stopped, so it counts as one.
+ */
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
@@ -154,7 +159,7 @@ function answers(path: string): Promise<boolean> {
       probe.destroy();
       resolve(true);
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED'));
   });
 }
 

@@ -3,7 +3,7 @@
 // Docker gone, two at once) must leave the cache whole and no container behind.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, Server, Socket } from 'node:net';
@@ -191,6 +191,16 @@ describe('exposing an engine', () => {
     assert.match(empty.out, /token from --token is empty/);
     const emptyEnv = serveFails([], { STRATA_TOKEN: '' });
     assert.match(emptyEnv.out, /token from STRATA_TOKEN is empty/);
+    assert.match(serveFails(['--token', '   ']).out, /token from --token is empty/);
+    // The token is printed as `export STRATA_TOKEN=...` for a shell: one word.
+    assert.match(serveFails(['--token', 'two words here and more']).out, /holds spaces or characters outside printable ASCII/);
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'strata-token-')), 'token');
+    writeFileSync(tokenFile, randomBytes(24).toString('hex'));
+    assert.match(serveFails(['--token', randomBytes(24).toString('hex'), '--token-file', tokenFile]).out, /give the token once/);
+    writeFileSync(`${tokenFile}.pem`, 'not a certificate\n');
+    const badPem = serveFails(['--tls-cert', `${tokenFile}.pem`, '--tls-key', `${tokenFile}.pem`]);
+    assert.notEqual(badPem.code, 0);
+    assert.match(badPem.out, new RegExp(`--tls-cert ${tokenFile}\\.pem and --tls-key ${tokenFile}\\.pem are not a PEM certificate`));
     const opened = await serve(['--listen', '0.0.0.0:0', '--insecure-plaintext', '--token', 'short']);
     try {
       assert.match(opened.address, /^ws:\/\/0\.0\.0\.0:\d+$/);
@@ -241,6 +251,29 @@ describe('exposing an engine', () => {
         assert.equal((await hello(first)).type, 'ok', 'the first engine is still reachable');
       } finally {
         await first.stop();
+      }
+
+      // A live listener that cannot take one more connection now (its backlog is full) is still live.
+      const busy = join(dir, 'busy.sock');
+      const listener = spawn('python3', ['-c', [
+        'import socket, sys, time',
+        `s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(busy)}); s.listen(0)`,
+        'held = []',
+        'while True:',
+        '    c = socket.socket(socket.AF_UNIX); c.setblocking(False)',
+        '    try: c.connect(s.getsockname())',
+        '    except BlockingIOError: break',
+        '    held.append(c)',
+        'print("full", flush=True); time.sleep(60)',
+      ].join('\n')]);
+      try {
+        await new Promise((resolve) => listener.stdout.once('data', resolve));
+        const onBusy = serveFails(['--listen', `unix:${busy}`]);
+        assert.notEqual(onBusy.code, 0, onBusy.out);
+        assert.match(onBusy.out, /already listening/);
+        assert.ok(statSync(busy).isSocket(), 'the busy listener keeps its socket');
+      } finally {
+        listener.kill('SIGKILL');
       }
 
       // A socket file nothing listens on, as a killed engine leaves it.

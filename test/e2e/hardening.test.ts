@@ -8,7 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { inflateRawSync } from 'node:zlib';
 import { LABEL } from '../../src/cache/entries';
+import { decodeValue } from '../../src/protocol/codec';
 import { BASE_IMAGE, cacheEntries, copyProject, docker, inspect, playbook, removeImages, Run, serve, strata, strataLines, unique, writeInventory } from './harness';
 
 const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
@@ -25,6 +27,11 @@ function project(tasks: string, vars: Record<string, unknown> = {}): { dir: stri
   return { dir, host, tag };
 }
 
+/** A stored value's content when it is only packed (z1:), not sealed: what anyone with `docker inspect` reads. */
+function unpacked(text: string | undefined): string {
+  return text?.startsWith('z1:') ? JSON.stringify(decodeValue(inflateRawSync(Buffer.from(text.slice(3), 'base64')))) : '';
+}
+
 function ok(run: Run): Run {
   assert.equal(run.code, 0, run.out);
   return run;
@@ -32,14 +39,30 @@ function ok(run: Run): Run {
 
 describe('values Ansible hides without no_log', () => {
   it('stay out of labels, history, `strata ls`, `strata explain` and the engine log, and still count', async () => {
-    const secrets = { app_db_password: 'db-pw-7f3a91', user_hash: '$6$salt$hash-5c2e', api_token: 'api-tok-0b8d44' };
+    const secrets = {
+      app_db_password: 'db-pw-7f3a91',
+      user_hash: '$6$salt$hash-5c2e',
+      api_token: 'api-tok-0b8d44',
+      alias_pw: 'alias-pw-93c1d7',
+      nested_pw: 'nested-pw-4e0a62',
+    };
     const { dir, host, tag } = project(
       `- copy: { content: "{{ app_db_password }}", dest: /etc/app-db.conf }
 - user: { name: app, password: "{{ user_hash }}" }
 - command: printenv API_TOKEN
   environment: { API_TOKEN: "{{ api_token }}" }
-  register: printed`,
+  register: printed
+- get_url: { url: "file:///etc/hostname", dest: /fetched, username: u, password: "{{ alias_pw }}" }
+- nested_secret: { opts: { name: x, pw: "{{ nested_pw }}" }, path: /nested }`,
       secrets,
+    );
+    // A module whose spec hides a suboption, as many collections' modules do.
+    mkdirSync(join(dir, 'library'));
+    writeFileSync(
+      join(dir, 'library', 'nested_secret.py'),
+      'from ansible.module_utils.basic import AnsibleModule\n' +
+        'spec = dict(opts=dict(type="dict", options=dict(name=dict(), pw=dict(no_log=True))), path=dict())\n' +
+        'AnsibleModule(argument_spec=spec).exit_json(changed=True)\n',
     );
     const engine = await serve(['--log-level', 'info']);
     try {
@@ -48,7 +71,8 @@ describe('values Ansible hides without no_log', () => {
       const seen: string[] = [engine.log()];
       seen.push(spawnSync('docker', ['history', '--no-trunc', tag], { encoding: 'utf8' }).stdout);
       for (const entry of await cacheEntries(host)) {
-        seen.push(JSON.stringify((await inspect(entry.Id)).Config.Labels));
+        const labels = (await inspect(entry.Id)).Config.Labels;
+        seen.push(JSON.stringify(labels), unpacked(labels[LABEL.inputs]), unpacked(labels[LABEL.result]));
         seen.push(strata(['explain', entry.Labels[LABEL.fingerprint], '--json']).out);
       }
       seen.push(JSON.stringify((await inspect(tag)).Config.Labels));

@@ -148,6 +148,38 @@ describe('sharing the cache through a registry', () => {
     assert.equal(sum(['-H', `unix://${otherSocket}`]), sum([]));
   });
 
+  it('refuses an entry planted in the registry: labels of a real one on layers of its own', async () => {
+    const plantHost = unique('shared-plant');
+    made.hosts.push(plantHost);
+    const plantDir = copyProject('test/fixtures/small');
+    const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
+    writeInventory(plantDir, { images: { [plantHost]: { strata_from: base, strata_image: `strata-e2e/${plantHost}:latest` } } });
+    made.tags.push(`strata-e2e/${plantHost}:latest`);
+    const env = { STRATA_CACHE_REPO: cacheRepo(), STRATA_SECRET: 'shared-by-the-fleet' };
+    const built = playbook(plantDir, ['-e', '{"last_command": "touch /real"}'], env);
+    assert.equal(built.code, 0, built.out);
+    // The second task's entry, replaced by one built on the first with a file of the attacker's.
+    const here = new Dockerode();
+    const [first, second] = (await here.listImages({ filters: { label: [`strata.host=${plantHost}`], reference: ['strata-cache:*'] } }))
+      .sort((a, b) => Number(a.Labels['strata.position']) - Number(b.Labels['strata.position']));
+    const fingerprint = second.Labels['strata.fingerprint'];
+    const planter = await here.createContainer({ Image: first.Id, Entrypoint: [], Cmd: ['sh', '-c', 'echo planted > /evil'] });
+    await planter.start();
+    await planter.wait();
+    await planter.commit({ repo: `127.0.0.1:${registryPort}/strata-cache`, tag: fingerprint, Labels: (await here.getImage(second.Id).inspect()).Config.Labels });
+    await planter.remove();
+    command('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-cache:${fingerprint}`]);
+    command('docker', ['rmi', `127.0.0.1:${registryPort}/strata-cache:${fingerprint}`]);
+    const otherEnv = { ...env, DOCKER_HOST: `unix://${otherSocket}` };
+    const rebuilt = playbook(plantDir, ['-e', '{"last_command": "touch /real"}'], otherEnv);
+    assert.equal(rebuilt.code, 0, rebuilt.out);
+    assert.deepEqual(strataLines(rebuilt.out, plantHost).map((l) => l.split(',')[0]), ['cached', 'built']);
+    assert.match(rebuilt.out, /is\s+not\s+signed\s+with\s+this\s+engine's\s+key/);
+    const files = command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${plantHost}:latest`, 'sh', '-c', 'ls /evil /real 2>&1; true']);
+    assert.match(files, /\/real/);
+    assert.match(files, /\/evil: No such file/);
+  });
+
   it('builds over a tcp:// DOCKER_HOST too', () => {
     const rebuilt = playbook(dir, ['-e', '{"last_command": "echo tcp"}'], { DOCKER_HOST: `tcp://127.0.0.1:${tcpPort}` });
     assert.equal(rebuilt.code, 0, rebuilt.out);

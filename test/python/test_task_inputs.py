@@ -172,3 +172,26 @@ def test_environment_values_are_sealed(tmp_path):
 def test_a_loop_item_with_a_hidden_value_seals_the_task(tmp_path):
     [one] = described(tmp_path, [{'user': {'name': '{{ item }}', 'password': 'pw-{{ item }}'}, 'loop': ['a', 'b']}])
     assert one.secret and 'pw-a' not in one.label
+
+
+def test_an_alias_of_a_hidden_option_is_sealed(tmp_path):
+    # uri declares url_password with the alias `password`.
+    [one] = described(tmp_path, [{'uri': {'url': 'http://x/', 'user': 'bob', 'password': 'alias-secret'}}])
+    assert one.secret and 'alias-secret' not in one.label
+
+
+def test_a_hidden_suboption_seals_the_task_and_masks_its_option(tmp_path):
+    from ansible.plugins.loader import module_loader
+    library = tmp_path / 'library'
+    library.mkdir()
+    (library / 'nested_secret_probe.py').write_text(
+        'from ansible.module_utils.basic import AnsibleModule\n'
+        'def main():\n'
+        '    spec = dict(opts=dict(type="dict", options=dict(name=dict(), pw=dict(no_log=True))), path=dict())\n'
+        '    AnsibleModule(argument_spec=spec).exit_json(changed=False)\n'
+        'main()\n')
+    module_loader.add_directory(str(library))
+    [one] = described(tmp_path, [{'nested_secret_probe': {'opts': {'name': 'x', 'pw': 'nested-secret'}, 'path': '/p'}}])
+    assert one.secret and 'nested-secret' not in one.label and 'path=/p' in one.label
+    [listed] = described(tmp_path, [{'nested_secret_probe': {'opts': [{'pw': 'in-a-list'}]}}])
+    assert listed.secret and 'in-a-list' not in listed.label

@@ -171,6 +171,26 @@ describe('a host chain', () => {
     await second.chain.close();
   });
 
+  it('continues on the entry another build committed first for the same task, so the two leave one chain', async () => {
+    const world = new MemoryWorld();
+    const a = setup(world);
+    const b = setup(world);
+    const [aFirst, bFirst] = [await a.chain.task(task('echo one')), await b.chain.task(task('echo one'))];
+    world.changeFiles(containerOf(aFirst));
+    world.changeFiles(containerOf(bFirst));
+    await a.chain.taskDone(done());
+    const winner = world.tags.get(`strata-cache:${aFirst.fingerprint}`);
+    const adopted = await b.chain.taskDone(done());
+    assert.equal(world.tags.get(`strata-cache:${aFirst.fingerprint}`), winner, 'the entry stays the first build\'s');
+    assert.equal(adopted.image, winner, 'the later build takes the entry already there');
+    const [bSecond] = await runTasks(b.chain, world, ['echo two']);
+    assert.equal(world.startedFrom(containerOf(bSecond)), winner, 'and builds its next task on it');
+    await Promise.all([a.chain.close(), b.chain.close()]);
+    const third = setup(world);
+    assert.deepEqual(outcomes(await runTasks(third.chain, world, ['echo one', 'echo two'])), ['hit', 'hit']);
+    await third.chain.close();
+  });
+
   it('takes an entry from the registry cache when Docker has none, and shares what it builds', async () => {
     const world = new MemoryWorld();
     const first = setup(world);

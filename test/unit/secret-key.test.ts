@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -26,5 +26,48 @@ describe('a damaged sealing key file', () => {
 
   it('does not stop values that need no key', () => {
     assert.match(storeValue({ plain: 1 }, undefined), /^z1:/);
+  });
+});
+
+describe('a sealing key file that cannot be used', () => {
+  const cases: [string, (dir: string) => string][] = [
+    ['a dangling symlink', (dir) => {
+      mkdirSync(join(dir, 'strata'));
+      symlinkSync(join(dir, 'nowhere'), join(dir, 'strata', 'secret.key'));
+      return keyFilePath(dir);
+    }],
+    ['a directory', (dir) => {
+      mkdirSync(join(dir, 'strata', 'secret.key'), { recursive: true });
+      return keyFilePath(dir);
+    }],
+    ['under a data home that is a file', (dir) => {
+      writeFileSync(join(dir, 'file'), '');
+      return keyFilePath(join(dir, 'file'));
+    }],
+  ];
+  for (const [what, make] of cases) {
+    it(`is named, with the fix, when it is ${what}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'strata-key-'));
+      try {
+        const path = make(dir);
+        assert.throws(
+          () => storeValue({ secret: 'x' }, new SealingKey(undefined, path)),
+          (err: unknown) => err instanceof StrataError && err.message.includes(path) && /STRATA_SECRET/.test(err.message),
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('may hold its key in upper-case hex', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-key-'));
+    try {
+      mkdirSync(join(dir, 'strata'));
+      writeFileSync(join(dir, 'strata', 'secret.key'), 'AB'.repeat(32));
+      assert.match(storeValue({ secret: 'x' }, new SealingKey(undefined, keyFilePath(dir))), /^e1:/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
