@@ -13,6 +13,8 @@ import hashlib
 import importlib.util
 import os
 
+import yaml
+
 import ansible
 from ansible.executor import module_common
 from ansible.plugins.loader import action_loader, module_loader
@@ -61,38 +63,96 @@ _no_log = {}
 
 def no_log_options(action, collections):
     """Names of the options the module's argument spec (or a module_utils
-    spec it uses) marks `no_log`: the values the module hides in its own
-    results, which strata keeps out of labels and logs too."""
+    spec it uses) marks `no_log`, with every alias of theirs: the values the
+    module hides in its own results, which strata keeps out of labels and
+    logs too."""
     key = (action, tuple(collections or ()))
     if key not in _no_log:
-        names = set()
+        hidden, aliases = set(), {}
         for content in (module_payload(action, collections) or {}).get('files', {}).values():
-            names |= _no_log_in(content)
-        _no_log[key] = frozenset(names)
+            found_hidden, found_aliases = _options_in(content)
+            hidden |= found_hidden
+            for name, more in found_aliases.items():
+                aliases.setdefault(name, set()).update(more)
+        _no_log[key] = frozenset(hidden.union(*(aliases.get(name, ()) for name in hidden)))
     return _no_log[key]
 
 
-def _no_log_in(source):
-    """Option names declared with no_log=True in a spec, with their aliases:
-    `name=dict(no_log=True, aliases=[...])` or `'name': {'no_log': True, ...}`,
-    as argument specs are written, suboptions included."""
+def _options_in(source):
+    """What one file of a module says of its options: the names declared
+    no_log=True, and each option's aliases. Specs declare options as
+    `name=dict(no_log=True, aliases=[...])` or `'name': {...}` (suboptions
+    too); a module may add aliases later (`spec['name']['aliases'] = [...]`);
+    its DOCUMENTATION lists them all."""
     try:
         tree = ast.parse(_as_bytes(source))
     except SyntaxError:
-        return set()
-    names = set()
+        return set(), {}
+    hidden, aliases = set(), {}
+    for name, fields in _declarations(tree):
+        if _is_true(fields.get('no_log')):
+            hidden.add(name)
+        aliases.setdefault(name, set()).update(_strings(fields.get('aliases')))
+    for name, more in _assigned_aliases(tree) + _documented_aliases(tree):
+        aliases.setdefault(name, set()).update(more)
+    return hidden, aliases
+
+
+def _declarations(tree):
+    """(name, fields) for every `name=dict(...)` and `'name': {...}` in a file."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and isinstance(key.value, str) and _marks_no_log(value):
-                    names.add(key.value)
-                    names.update(_aliases_of(value))
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    yield key.value, _fields_of(value)
         elif isinstance(node, ast.Call):
             for kw in node.keywords:
-                if kw.arg and _marks_no_log(kw.value):
-                    names.add(kw.arg)
-                    names.update(_aliases_of(kw.value))
-    return names
+                if kw.arg:
+                    yield kw.arg, _fields_of(kw.value)
+
+
+def _assigned_aliases(tree):
+    """`spec['name']['aliases'] = [...]`."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if (isinstance(target, ast.Subscript) and _constant(target.slice) == 'aliases'
+                    and isinstance(target.value, ast.Subscript) and isinstance(_constant(target.value.slice), str)):
+                found.append((_constant(target.value.slice), _strings(node.value)))
+    return found
+
+
+def _documented_aliases(tree):
+    """The aliases DOCUMENTATION gives each option, suboptions included."""
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == 'DOCUMENTATION' for t in node.targets)
+                and isinstance(_constant(node.value), str)):
+            try:
+                doc = yaml.safe_load(_constant(node.value))
+            except yaml.YAMLError:
+                return []
+            return list(_option_aliases((doc or {}).get('options') if isinstance(doc, dict) else None))
+    return []
+
+
+def _option_aliases(options):
+    for name, spec in (options or {}).items() if isinstance(options, dict) else ():
+        if isinstance(spec, dict):
+            yield name, {a for a in (spec.get('aliases') or []) if isinstance(a, str)}
+            yield from _option_aliases(spec.get('suboptions'))
+
+
+def _constant(node):
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+def _strings(node):
+    """The strings of a literal list or tuple."""
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return set()
+    return {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
 
 
 def _fields_of(node):
@@ -102,18 +162,6 @@ def _fields_of(node):
     if isinstance(node, ast.Call):
         return {kw.arg: kw.value for kw in node.keywords if kw.arg}
     return {}
-
-
-def _marks_no_log(node):
-    return _is_true(_fields_of(node).get('no_log'))
-
-
-def _aliases_of(node):
-    """The aliases an option declaration lists; a module accepts the value under each."""
-    aliases = _fields_of(node).get('aliases')
-    if not isinstance(aliases, (ast.List, ast.Tuple)):
-        return set()
-    return {e.value for e in aliases.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
 
 
 def _is_true(node):

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerCall } from './client';
+import { dockerCall, isPodman } from './client';
 
 const PREFIX = 'strata-build';
 
@@ -82,8 +82,20 @@ export interface ContainerStart {
   scratchFiles?: ScratchFiles;
 }
 
+/**
+ * Each build container's shell waits on a stdin that the engine which started
+ * it holds open (an attached stream, with StdinOnce). When that engine ends,
+ * however it ends (killed, out of memory, its machine gone), Docker closes
+ * the stdin, the shell reads its end and exits, and Docker removes the
+ * container (AutoRemove): no container outlives its engine. Podman's
+ * Docker-compatible attach differs; there the containers wait for the next
+ * engine on this machine to remove them.
+ */
+const lifelines = new Map<string, NodeJS.ReadWriteStream>();
+
 export async function startBuildContainer(docker: Dockerode, opts: ContainerStart): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
+  const tied = !(await isPodman(docker));
   const container = await dockerCall(`creating build container ${name}`, () =>
     docker.createContainer({
       name,
@@ -91,14 +103,17 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       Entrypoint: [],
       Cmd: ['/bin/sh'],
       OpenStdin: true,
+      StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),
       HostConfig: {
         Tmpfs: { [SCRATCH_DIR]: 'rw,exec,mode=1777' },
         NetworkMode: opts.network ? `container:${opts.network}` : undefined,
+        AutoRemove: tied,
       },
     }),
   );
   try {
+    if (tied) await holdStdin(container, name);
     await dockerCall(`starting build container ${name}`, () => container.start());
     await placeScratchFiles(container, name, opts.scratchFiles ?? {});
   } catch (err) {
@@ -106,6 +121,15 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
     throw err;
   }
   return { id: container.id, name, imageId: opts.imageId };
+}
+
+async function holdStdin(container: Dockerode.Container, name: string): Promise<void> {
+  const lifeline = (await dockerCall(`attaching to build container ${name}`, () =>
+    container.attach({ stream: true, stdin: true, hijack: true }),
+  )) as NodeJS.ReadWriteStream;
+  // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
+  lifeline.on('error', () => undefined);
+  lifelines.set(container.id, lifeline);
 }
 
 /**
@@ -160,6 +184,9 @@ export async function removeContainer(docker: Dockerode, id: string): Promise<vo
     const status = (err as { statusCode?: number }).statusCode;
     // 404: already gone; 409: removal already in progress.
     if (status !== 404 && status !== 409) throw err;
+  } finally {
+    lifelines.get(id)?.end();
+    lifelines.delete(id);
   }
 }
 

@@ -140,7 +140,7 @@ describe('sharing the cache through a registry', () => {
     const env = { STRATA_CACHE_REPO: cacheRepo() };
     const built = playbook(bigDir, [], env);
     assert.equal(built.code, 0, built.out);
-    assert.equal((await registryTags('strata-cache')).filter((t) => t.startsWith('blob-')).length, 1, 'the blob was pushed');
+    assert.equal((await registryTags('strata-cache')).filter((t) => t.startsWith('blob-')).length, 1, `the blob was pushed:\n${built.out}`);
     const rebuilt = playbook(bigDir, [], { ...env, DOCKER_HOST: `unix://${otherSocket}` });
     assert.equal(rebuilt.code, 0, rebuilt.out);
     assert.deepEqual(strataLines(rebuilt.out, bigHost), ['cached', 'cached']);
@@ -177,7 +177,7 @@ describe('sharing the cache through a registry', () => {
     assert.match(rebuilt.out, /is\s+not\s+signed\s+with\s+this\s+engine's\s+key/);
     const files = command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${plantHost}:latest`, 'sh', '-c', 'ls /evil /real 2>&1; true']);
     assert.match(files, /\/real/);
-    assert.match(files, /\/evil: No such file/);
+    assert.match(files, /'?\/evil'?: No such file/);
   });
 
   it('builds over a tcp:// DOCKER_HOST too', () => {

@@ -178,6 +178,9 @@ def test_an_alias_of_a_hidden_option_is_sealed(tmp_path):
     # uri declares url_password with the alias `password`.
     [one] = described(tmp_path, [{'uri': {'url': 'http://x/', 'user': 'bob', 'password': 'alias-secret'}}])
     assert one.secret and 'alias-secret' not in one.label
+    # get_url adds the alias by assignment, in another file than the no_log declaration.
+    [fetched] = described(tmp_path, [{'get_url': {'url': 'file:///x', 'dest': '/y', 'username': 'u', 'password': 'get-url-secret'}}])
+    assert fetched.secret and 'get-url-secret' not in fetched.label
 
 
 def test_a_hidden_suboption_seals_the_task_and_masks_its_option(tmp_path):
