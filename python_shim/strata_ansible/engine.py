@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -144,6 +145,9 @@ class PrivateEngine:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return 'the engine this build started is still running; its warnings and errors, if any, are printed above.'
+        if code < 0:
+            return ('the engine this build started was killed by signal %d (%s), so it could say nothing: '
+                    'something outside strata stopped it (the kernel when memory runs out, a kill).' % (-code, _signal_name(-code)))
         return ('the engine this build started exited with code %s; its last words are printed above '
                 '(run again with STRATA_ENGINE set to a `strata serve --log-level debug` to see everything it did).' % code)
 
@@ -164,6 +168,13 @@ class PrivateEngine:
         """Stops an engine no build connected to (it waits for one otherwise)."""
         self._proc.terminate()
         self.wait()
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return 'unknown'
 
 
 def connect(settings, private):

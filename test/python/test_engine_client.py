@@ -100,3 +100,13 @@ def test_an_engine_that_dies_is_noticed_at_once_and_the_message_says_where_to_lo
         client.request({'type': 'task_done'})
     assert time.monotonic() - started < 5
     assert os.path.exists(socket_path)
+
+
+def test_a_private_engine_killed_by_a_signal_is_said_to_be_so():
+    import subprocess
+    from strata_ansible.engine import PrivateEngine
+    engine = PrivateEngine.__new__(PrivateEngine)  # its process only: no Node needed
+    engine._proc = subprocess.Popen(['sleep', '30'])
+    engine._proc.kill()
+    said = engine.why_lost()
+    assert 'killed by signal 9 (SIGKILL)' in said and 'printed above' not in said
