@@ -89,11 +89,13 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function project(extra: Record<string, unknown> = {}): string {
+/** A copy of the small project whose one image host is `name`, built from the registry's base. */
+function project(extra: Record<string, unknown> = {}, name = host): string {
   const dir = copyProject('test/fixtures/small');
   const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
-  writeInventory(dir, { images: { [host]: { strata_from: base, strata_image: `strata-e2e/${host}:latest`, ...extra } } });
-  made.tags.push(`strata-e2e/${host}:latest`);
+  writeInventory(dir, { images: { [name]: { strata_from: base, strata_image: `strata-e2e/${name}:latest`, ...extra } } });
+  made.tags.push(`strata-e2e/${name}:latest`);
+  if (!made.hosts.includes(name)) made.hosts.push(name);
   return dir;
 }
 
@@ -124,11 +126,7 @@ describe('sharing the cache through a registry', () => {
 
   it('shares an entry whose result is too big for a label, with its blob', async () => {
     const bigHost = unique('shared-big');
-    made.hosts.push(bigHost);
-    const bigDir = copyProject('test/fixtures/small');
-    const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
-    writeInventory(bigDir, { images: { [bigHost]: { strata_from: base, strata_image: `strata-e2e/${bigHost}:latest` } } });
-    made.tags.push(`strata-e2e/${bigHost}:latest`);
+    const bigDir = project({}, bigHost);
     // The copy's content is the replayed stdout's hash: a replay that differed would rebuild it.
     writeFileSync(join(bigDir, 'site.yml'), `- hosts: all
   gather_facts: false
@@ -150,11 +148,7 @@ describe('sharing the cache through a registry', () => {
 
   it('refuses an entry planted in the registry: labels of a real one on layers of its own', async () => {
     const plantHost = unique('shared-plant');
-    made.hosts.push(plantHost);
-    const plantDir = copyProject('test/fixtures/small');
-    const base = `127.0.0.1:${registryPort}/strata-base:bookworm`;
-    writeInventory(plantDir, { images: { [plantHost]: { strata_from: base, strata_image: `strata-e2e/${plantHost}:latest` } } });
-    made.tags.push(`strata-e2e/${plantHost}:latest`);
+    const plantDir = project({}, plantHost);
     const env = { STRATA_CACHE_REPO: cacheRepo(), STRATA_SECRET: 'shared-by-the-fleet' };
     const built = playbook(plantDir, ['-e', '{"last_command": "touch /real"}'], env);
     assert.equal(built.code, 0, built.out);
