@@ -8,3 +8,6 @@ release that is too old.
 """
 
 from . import compat  # noqa: F401 - checks the ansible-core release on import
+from .requirements import check_python_libraries
+
+check_python_libraries()
