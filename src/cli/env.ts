@@ -27,6 +27,19 @@ export function envExports(): string[] {
   ];
 }
 
-export function envCommand(): void {
-  process.stdout.write(envExports().join('\n') + '\n');
+/** The same settings as envExports(), as ansible.cfg sections: `[strata] node` is the plugin's own option. */
+export function ansibleCfgLines(): string[] {
+  return [
+    '[defaults]',
+    `strategy_plugins = ${strategyPluginDir()}`,
+    `callback_plugins = ${callbackPluginDir()}`,
+    'strategy = strata',
+    '',
+    '[strata]',
+    `node = ${process.execPath}`,
+  ];
+}
+
+export function envCommand(opts: { ansibleCfg?: boolean } = {}): void {
+  process.stdout.write((opts.ansibleCfg ? ansibleCfgLines() : envExports()).join('\n') + '\n');
 }

@@ -50,13 +50,16 @@ Examples:
 
   cli
     .command('env')
-    .description('Print the shell exports that make ansible-playbook use strata.')
+    .description('Print the shell exports that make ansible-playbook use strata, or with --ansible-cfg the lines for ansible.cfg.')
+    .option('--ansible-cfg', "print ansible.cfg lines instead (a project's ansible.cfg then needs no eval in each shell)")
     .addHelpText(
       'after',
       `
-Example:
-  $ eval "$(npx strata env)"
-  $ ansible-playbook -i inventory.yml site.yml`,
+Examples:
+  $ eval "$(npx strata-ansible env)"
+  $ ansible-playbook -i inventory.yml site.yml
+
+  $ strata env --ansible-cfg >> ansible.cfg   # once per project (merge by hand if it has [defaults])`,
     )
     .action(lazy(() => import('./env'), 'envCommand'));
 
@@ -102,6 +105,22 @@ Examples:
     .action(lazy(() => import('./cache-commands'), 'explainCommand'));
 
   cli
+    .command('doctor')
+    .description('Check everything a build needs (Docker, Ansible, its Python libraries, base images); say the fix for what is missing.')
+    .option('-i, --inventory <path>', "also check this inventory's image hosts: their base images are in Docker and have python3")
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when a build has everything it needs, 1 when something is missing.
+
+Examples:
+  $ strata doctor
+  $ strata doctor -i inventory.yml --json`,
+    )
+    .action(lazy(() => import('./doctor'), 'doctorCommand'));
+
+  cli
     .command('prune')
     .description('Remove cache entries. Layers a tagged image still uses are never removed.')
     .option('--older-than <duration>', 'entries not used for this long (30m, 12h, 7d, 2w)')
@@ -123,7 +142,21 @@ Examples:
   return cli;
 }
 
+/**
+ * A reader that has read enough (`strata ls --json | head`) closes the pipe:
+ * that ends the command quietly, as it ends any Unix tool.
+ */
+function quietOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedPipe();
   try {
     await program().parseAsync(argv);
   } catch (err) {

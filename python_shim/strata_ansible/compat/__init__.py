@@ -19,9 +19,7 @@ from ansible.errors import AnsibleError
 from ansible.release import __version__ as ANSIBLE_VERSION
 from ansible.utils.display import Display
 
-OLDEST = (2, 14)
-# The newest release `make test` runs; newer ones run with a warning.
-NEWEST_TESTED = (2, 22)
+from ..requirements import NEWEST_TESTED, OLDEST
 
 
 def release(version):
