@@ -78,6 +78,17 @@ describe('strata prune', () => {
   });
 });
 
+describe('a command piped into a reader that stops early', () => {
+  // `true` reads nothing and exits at once: every write after that meets a closed pipe.
+  for (const args of [['ls', '--json'], ['ls'], ['history', '--json', tag], ['explain', host], ['prune', '--all', '--host', host, '--dry-run'], ['env'], ['--help']]) {
+    it(`strata ${args.join(' ')} ends quietly`, () => {
+      const piped = spawnSync('bash', ['-c', 'node "$0" "$@" | true; exit ${PIPESTATUS[0]}', STRATA, ...args], { encoding: 'utf8' });
+      assert.equal(piped.status, 0, piped.stderr);
+      assert.equal(piped.stderr, '');
+    });
+  }
+});
+
 describe('CLI errors', () => {
   it('gives one line naming the problem, with distinct exit codes', () => {
     const usage = strata(['prune']);
