@@ -60,6 +60,17 @@ describe('strata explain', () => {
   });
 });
 
+describe('a command piped into a reader that stops early', () => {
+  // `true` reads nothing and exits at once: every write after that meets a closed pipe.
+  for (const args of [['ls', '--json'], ['ls'], ['history', '--json', tag], ['explain', host], ['prune', '--all', '--host', host, '--dry-run'], ['env'], ['--help']]) {
+    it(`strata ${args.join(' ')} ends quietly`, () => {
+      const piped = spawnSync('bash', ['-c', 'node "$0" "$@" | true; exit ${PIPESTATUS[0]}', STRATA, ...args], { encoding: 'utf8' });
+      assert.equal(piped.status, 0, piped.stderr);
+      assert.equal(piped.stderr, '');
+    });
+  }
+});
+
 describe('strata prune', () => {
   it('--dry-run removes nothing; --keep-last removes old versions but never a layer a tagged image uses', async () => {
     const dry = strata(['prune', '--keep-last', '1', '--host', host, '--dry-run']);
@@ -76,17 +87,6 @@ describe('strata prune', () => {
     assert.ok((await inspect(tag)).Id, 'the tagged image is still there');
     assert.equal(runInImage(tag, ['cat', '/one']), 'one\n', 'and so are its layers');
   });
-});
-
-describe('a command piped into a reader that stops early', () => {
-  // `true` reads nothing and exits at once: every write after that meets a closed pipe.
-  for (const args of [['ls', '--json'], ['ls'], ['history', '--json', tag], ['explain', host], ['prune', '--all', '--host', host, '--dry-run'], ['env'], ['--help']]) {
-    it(`strata ${args.join(' ')} ends quietly`, () => {
-      const piped = spawnSync('bash', ['-c', 'node "$0" "$@" | true; exit ${PIPESTATUS[0]}', STRATA, ...args], { encoding: 'utf8' });
-      assert.equal(piped.status, 0, piped.stderr);
-      assert.equal(piped.stderr, '');
-    });
-  }
 });
 
 describe('CLI errors', () => {
