@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { dockerCall, followProgress, isNotFound } from '../docker/client';
+import { dockerCall, followProgress, unlessGone } from '../docker/client';
 import { removeContainer } from '../docker/containers';
 
 /** Labels longer than this go to a blob. */
@@ -56,11 +56,7 @@ export async function labelText(docker: Dockerode, repo: string, value: string |
 async function putBlob(docker: Dockerode, repo: string, text: string): Promise<string> {
   const sha = createHash('sha256').update(text).digest('hex');
   const ref = `${repo}:${BLOB_TAG_PREFIX}${sha}`;
-  const exists = await docker
-    .getImage(ref)
-    .inspect()
-    .then(() => true, () => false);
-  if (!exists) {
+  if (!(await unlessGone(docker.getImage(ref).inspect()))) {
     const progress = await dockerCall('storing a large value', () =>
       docker.importImage(Readable.from([tarOfOneFile(FILE, Buffer.from(text))]) as unknown as NodeJS.ReadableStream, {
         repo,
@@ -74,14 +70,9 @@ async function putBlob(docker: Dockerode, repo: string, text: string): Promise<s
 }
 
 async function getBlob(docker: Dockerode, ref: string): Promise<string | undefined> {
-  let container;
-  try {
-    // Never started: the container only lends its filesystem to the archive API.
-    container = await docker.createContainer({ Image: ref, Cmd: [FILE] });
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  // Never started: the container only lends its filesystem to the archive API.
+  const container = await unlessGone(docker.createContainer({ Image: ref, Cmd: [FILE] }));
+  if (!container) return undefined;
   try {
     const stream = await container.getArchive({ path: `/${FILE}` });
     const chunks: Buffer[] = [];

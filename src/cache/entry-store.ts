@@ -4,7 +4,7 @@
 // ones opened with the engine's key.
 
 import type Dockerode from 'dockerode';
-import { isNotFound } from '../docker/client';
+import { unlessGone } from '../docker/client';
 import { labelText, spillLargeLabels } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
@@ -41,13 +41,8 @@ export class DockerEntryStore {
   async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
     const known = this.index.lookup(fingerprint);
     if (known) return this.decode(known.imageId, known.labels, known.layers, { fingerprint, parent });
-    let info: Dockerode.ImageInspectInfo;
-    try {
-      info = await this.docker.getImage(entryTag(fingerprint)).inspect();
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const info = await unlessGone(this.docker.getImage(entryTag(fingerprint)).inspect());
+    if (!info) return undefined;
     return this.decode(info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], { fingerprint, parent });
   }
 
