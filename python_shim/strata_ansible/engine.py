@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from urllib.parse import urlparse
 
 import websocket
@@ -33,12 +34,20 @@ class EngineError(AnsibleError):
         self.code = code
 
 
+# While a request is awaited the engine is pinged this often (seconds); one
+# that answers nothing at all, not even a ping, for SILENCE is stopped or hung.
+# A busy engine answers pings: its work (a commit, a pull) waits on Docker,
+# not on its own event loop.
+HEARTBEAT = 10.0
+SILENCE = 60.0
+
+
 class EngineClient:
     """One WebSocket to an engine; one build. A request waits as long as the
     engine works on it (a multi-GB layer takes minutes to commit); a dead
-    engine is noticed when its connection closes, or, over TCP, when
-    keep-alive probes go unanswered. `why_lost` says where the engine's own
-    account of a lost connection is."""
+    engine is noticed when its connection closes, a stopped or hung one when
+    it stops answering pings. `why_lost` says where the engine's own account
+    of a lost connection is."""
 
     def __init__(self, address, token, why_lost, tls_ca=None):
         self.address = address
@@ -56,7 +65,7 @@ class EngineClient:
         frame = dict(frame, id=self._next_id)
         try:
             self._ws.send_binary(protocol.encode(frame))
-            reply = protocol.decode(self._ws.recv())
+            reply = protocol.decode(self._receive())
         except (websocket.WebSocketException, OSError) as e:
             raise EngineError('lost the connection to the engine at %s (%s); %s' % (self.address, e, self._why_lost()))
         if reply.get('id') != self._next_id:
@@ -64,6 +73,30 @@ class EngineClient:
         if reply.get('type') == 'error':
             raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
         return reply
+
+    def _receive(self):
+        """The next message, pinging the engine while it is awaited."""
+        last_heard = time.monotonic()
+        self._ws.settimeout(HEARTBEAT)
+        try:
+            while True:
+                try:
+                    opcode, data = self._ws.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    silent = time.monotonic() - last_heard
+                    if silent >= SILENCE:
+                        raise EngineError('the engine at %s has answered nothing, not even a ping, for %d seconds: '
+                                          'it is stopped or hung (a `kill -STOP`, a frozen machine). Start the build '
+                                          'again once it answers, or stop it.' % (self.address, silent))
+                    self._ws.ping()
+                    continue
+                last_heard = time.monotonic()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    raise websocket.WebSocketConnectionClosedException('the engine closed the connection')
+                if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT):
+                    return data
+        finally:
+            self._ws.settimeout(None)
 
     def close(self):
         try:

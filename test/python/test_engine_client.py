@@ -18,12 +18,16 @@ _GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 class StandInEngine:
     """Answers the WebSocket handshake, then each binary frame with an ok
-    reply carrying its id, after `delay` seconds; or, with `die_after`,
-    closes the connection once that many requests were answered."""
+    reply carrying its id, after `delay` seconds, and each ping at once, as
+    a live engine's WebSocket library does; or, with `die_after`, closes the
+    connection once that many requests were answered; or, `frozen`, answers
+    nothing at all, as a stopped process."""
 
-    def __init__(self, path, delay=0.0, die_after=None):
+    def __init__(self, path, delay=0.0, die_after=None, frozen=False):
         self.delay = delay
         self.die_after = die_after
+        self.frozen = frozen
+        self._sending = threading.Lock()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(path)
         self._server.listen(1)
@@ -40,21 +44,30 @@ class StandInEngine:
                      b'Sec-WebSocket-Accept: ' + accept + b'\r\n\r\n')
         answered = 0
         while True:
-            frame = _read_frame(conn)
-            if frame is None or (self.die_after is not None and answered >= self.die_after):
+            opcode, data = _read_frame(conn)
+            if self.frozen:
+                continue
+            if opcode == 0x9:
+                self._send(conn, 0x8A, data)
+                continue
+            if opcode != 0x2 or (self.die_after is not None and answered >= self.die_after):
                 conn.close()
                 return
-            time.sleep(self.delay if answered else 0)
-            reply = protocol.encode({'id': protocol.decode(frame)['id'], 'type': 'ok'})
-            conn.sendall(bytes([0x82, 126]) + struct.pack('>H', len(reply)) + reply if len(reply) > 125
-                         else bytes([0x82, len(reply)]) + reply)
+            reply = protocol.encode({'id': protocol.decode(data)['id'], 'type': 'ok'})
+            threading.Timer(self.delay if answered else 0, self._send, (conn, 0x82, reply)).start()
             answered += 1
+
+    def _send(self, conn, first_byte, payload):
+        head = bytes([first_byte, 126]) + struct.pack('>H', len(payload)) if len(payload) > 125 else bytes([first_byte, len(payload)])
+        with self._sending:
+            conn.sendall(head + payload)
 
 
 def _read_frame(conn):
+    """(opcode, unmasked payload) of the client's next frame; (None, None) once it has gone."""
     head = _read(conn, 2)
     if head is None:
-        return None
+        return None, None
     length = head[1] & 0x7F
     if length == 126:
         length = struct.unpack('>H', _read(conn, 2))[0]
@@ -62,9 +75,7 @@ def _read_frame(conn):
         length = struct.unpack('>Q', _read(conn, 8))[0]
     mask = _read(conn, 4)
     data = _read(conn, length)
-    if head[0] & 0x0F != 0x2:  # a close frame: the client is done
-        return None
-    return bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return head[0] & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 def _read(conn, n):
@@ -82,8 +93,11 @@ def socket_path(tmp_path):
     return str(tmp_path / 'engine.sock')
 
 
-def test_a_request_waits_for_a_slow_engine_past_the_connect_timeout(socket_path, monkeypatch):
+def test_a_request_waits_for_a_slow_engine_past_the_connect_timeout_and_the_silence_limit(socket_path, monkeypatch):
+    # The engine works longer than the silence limit, answering pings meanwhile.
     monkeypatch.setattr(engine, 'CONNECT_TIMEOUT', 0.3)
+    monkeypatch.setattr(engine, 'HEARTBEAT', 0.1)
+    monkeypatch.setattr(engine, 'SILENCE', 0.5)
     StandInEngine(socket_path, delay=1.0)
     client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
     started = time.monotonic()
@@ -110,3 +124,15 @@ def test_a_private_engine_killed_by_a_signal_is_said_to_be_so():
     engine._proc.kill()
     said = engine.why_lost()
     assert 'killed by signal 9 (SIGKILL)' in said and 'printed above' not in said
+
+
+def test_an_engine_that_answers_nothing_not_even_pings_is_given_up_with_a_message(socket_path, monkeypatch):
+    monkeypatch.setattr(engine, 'HEARTBEAT', 0.1)
+    monkeypatch.setattr(engine, 'SILENCE', 0.5)
+    stand_in = StandInEngine(socket_path)
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
+    stand_in.frozen = True
+    started = time.monotonic()
+    with pytest.raises(engine.EngineError, match='answered nothing, not even a ping.*stopped or hung'):
+        client.request({'type': 'task_done'})
+    assert time.monotonic() - started < 3
