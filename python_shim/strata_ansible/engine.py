@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import websocket
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
@@ -65,8 +66,9 @@ class EngineClient:
         if reply.get('id') != self._next_id:
             raise EngineError('the engine answered request %s with a reply to %s' % (self._next_id, reply.get('id')))
         # What went wrong without failing the build, said where the user looks.
+        # One line each, as the engine wrote it: Ansible's warning() would wrap it, or split it from its prefix.
         for warning in reply.get('warnings', ()):
-            display.warning('strata: %s' % warning, formatted=True)
+            display.display('[WARNING]: strata: %s' % warning, color=C.COLOR_WARN, stderr=True)
         if reply.get('type') == 'error':
             raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
         return reply
