@@ -22,6 +22,7 @@ from .replay import stored_form
 from .runtime_inputs import module_interpreter
 from .settings import Settings
 from .task_inputs import SKIPPED, describe, undescribable
+from .user_engine import UserEngine
 
 display = Display()
 
@@ -115,7 +116,7 @@ class Build:
         self.hosts = {}
         self._pending = {}
         self._client = None
-        self._private = None if self.settings.engine else PrivateEngine(self.settings.node)
+        self._local = None if self.settings.engine else _local_engine(self.settings)
         self._started = time.monotonic()
         self._listening_to = None
         atexit.register(self.close)
@@ -128,7 +129,7 @@ class Build:
     @property
     def client(self):
         if self._client is None:
-            self._client = connect(self.settings, self._private)
+            self._client = connect(self.settings, self._local)
         return self._client
 
     # -- before a task runs -------------------------------------------------
@@ -264,8 +265,6 @@ class Build:
                 report.tagged(record.name, reply['image'], reply['tags'])
                 for tag in reply['pushed']:
                     report.pushed(record.name, tag)
-                for warning in reply['warnings']:
-                    display.warning('strata: %s: %s' % (record.name, warning))
         except EngineError as e:
             display.error(str(e), wrap_text=False)
             # Raised through the callback machinery on purpose: a build whose
@@ -285,20 +284,38 @@ class Build:
     def close(self):
         report.status.stop()
         connected = self._client is not None
+        built = any(r.misses for r in self.hosts.values())
         if connected:
+            if built and not isinstance(self._local, PrivateEngine):
+                self._end_build()
             self._client.close()
             self._client = None
-        if self._private is not None:
+        if isinstance(self._local, PrivateEngine):
             # A private engine exits by itself once its build's connection
             # closes. Waiting for it matters only when it has containers to
             # remove; a build that started none need not wait for its exit.
             if not connected:
-                self._private.stop()
-            elif any(r.misses for r in self.hosts.values()):
-                self._private.wait()
+                self._local.stop()
+            elif built:
+                self._local.wait()
             else:
-                self._private.let_go()
-            self._private = None
+                self._local.let_go()
+        self._local = None
+
+    def _end_build(self):
+        """An engine that outlives this run removes its containers before the run ends."""
+        try:
+            self._client.request(protocol.end_build())
+        except EngineError as e:
+            display.warning('strata: %s' % e)
+
+
+def _local_engine(settings):
+    """The engine this run uses when STRATA_ENGINE names none: this user's,
+    shared with later builds, or with STRATA_PRIVATE_ENGINE one of its own."""
+    if settings.private_engine:
+        return PrivateEngine(settings.node)
+    return UserEngine(settings.node, settings.engine_idle)
 
 
 class _HostVarsAt(Mapping):

@@ -15,9 +15,13 @@ from urllib.parse import urlparse
 
 import websocket
 
+from ansible import constants as C
 from ansible.errors import AnsibleError
+from ansible.utils.display import Display
 
 from . import protocol
+
+display = Display()
 
 # python_shim/strata_ansible/engine.py -> the package root holding bin/strata.js
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,6 +74,10 @@ class EngineClient:
             raise EngineError('lost the connection to the engine at %s (%s); %s' % (self.address, e, self._why_lost()))
         if reply.get('id') != self._next_id:
             raise EngineError('the engine answered request %s with a reply to %s' % (self._next_id, reply.get('id')))
+        # What went wrong without failing the build, said where the user looks.
+        # One line each, as the engine wrote it: Ansible's warning() would wrap it, or split it from its prefix.
+        for warning in reply.get('warnings', ()):
+            display.display('[WARNING]: strata: %s' % warning, color=C.COLOR_WARN, stderr=True)
         if reply.get('type') == 'error':
             raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
         return reply
@@ -148,7 +156,8 @@ class PrivateEngine:
         env = dict(os.environ, STRATA_TOKEN=self.token)
         try:
             self._proc = subprocess.Popen(
-                [node, ENGINE_SCRIPT, 'serve', '--private', '--log-level', 'warn',
+                # Its warnings reach the build with its replies; only errors go to stderr.
+                [node, ENGINE_SCRIPT, 'serve', '--private', '--log-level', 'error',
                  '--listen', 'unix:' + os.path.join(self._dir, 'engine.sock')],
                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         except OSError as e:
@@ -173,11 +182,11 @@ class PrivateEngine:
 
     def why_lost(self):
         """Where to read why this run's engine dropped its connection: it
-        writes its warnings and errors to this run's stderr."""
+        writes its errors to this run's stderr."""
         try:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            return 'the engine this build started is still running; its warnings and errors, if any, are printed above.'
+            return 'the engine this build started is still running; its errors, if any, are printed above.'
         if code < 0:
             return ('the engine this build started was killed by signal %d (%s), so it could say nothing: '
                     'something outside strata stopped it (the kernel when memory runs out, a kill).' % (-code, _signal_name(-code)))

@@ -5,7 +5,7 @@ The engine's side is src/protocol/frames.ts; both follow that page.
 
 import msgpack
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -42,3 +42,7 @@ def task_done(host, outcome, result=None):
 
 def finish_host(host):
     return {'type': 'finish_host', 'host': host}
+
+
+def end_build():
+    return {'type': 'end_build'}

@@ -32,6 +32,20 @@ OPTIONS = {
         'type': 'boolean',
         'default': False,
     },
+    'private_engine': {
+        'description': 'Start an engine for this run alone, instead of using (or starting) the per-user engine that later builds reuse.',
+        'env': [{'name': 'STRATA_PRIVATE_ENGINE'}],
+        'ini': [{'section': 'strata', 'key': 'private_engine'}],
+        'type': 'boolean',
+        'default': False,
+    },
+    'engine_idle': {
+        'description': 'Seconds the per-user engine stays up without a build before it exits.',
+        'env': [{'name': 'STRATA_ENGINE_IDLE'}],
+        'ini': [{'section': 'strata', 'key': 'engine_idle'}],
+        'type': 'integer',
+        'default': 600,
+    },
     'node': {
         'description': 'The Node.js executable that runs a private engine.',
         'env': [{'name': 'STRATA_NODE'}],
@@ -50,3 +64,5 @@ class Settings:
         self.tls_ca = get('tls_ca')
         self.no_cache = bool(get('no_cache'))
         self.node = get('node')
+        self.private_engine = bool(get('private_engine'))
+        self.engine_idle = int(get('engine_idle'))

@@ -33,6 +33,8 @@ function program(): Command {
     .addOption(new Option('--log-level <level>', 'least important event to log').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <format>', 'how to write log lines').choices(LOG_FORMATS).default('text'))
     .addOption(new Option('--private', 'serve one build for the plugin, then exit').hideHelp())
+    .option('--idle-exit <seconds>', 'exit after this many seconds without a build (the per-user engine builds start uses 600)')
+    .option('--pid-file <path>', 'write the engine\'s process ID to this file')
     .addHelpText(
       'after',
       `
@@ -103,6 +105,11 @@ Examples:
   $ strata explain 1a2b3c4d5e6f    # one entry, by fingerprint (from strata ls)`,
     )
     .action(lazy(() => import('./cache-commands'), 'explainCommand'));
+
+  cli
+    .command('stop')
+    .description("Stop this user's per-user engines, the ones builds start and reuse (each removes its builds' containers first).")
+    .action(lazy(() => import('./stop'), 'stopCommand'));
 
   cli
     .command('doctor')

@@ -4,7 +4,7 @@
 // address and exits once that one build has ended.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -25,6 +25,8 @@ interface ServeOptions {
   logLevel: LogLevel;
   logFormat: LogFormat;
   private?: boolean;
+  idleExit?: string;
+  pidFile?: string;
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
@@ -52,6 +54,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       await engine?.close();
       await removeEngineContainers(docker).catch((err: Error) => log.warn('could not remove every build container at exit', { error: err.message }));
       if (opts.private) await removeSocketDir(opts.listen);
+      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
       process.exit(exitCode);
     })();
     return stopping;
@@ -60,6 +63,10 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   // A failure nobody awaited is a bug to log, not a reason to drop every build this engine serves.
   process.on('unhandledRejection', (err) => log.error('unhandled failure (a bug in strata)', { error: (err as Error)?.stack ?? String(err) }));
 
+  const idle = idleTimer(opts.idleExit, () => {
+    log.info('no build for the idle time: exiting', { idle_seconds: Number(opts.idleExit) });
+    void stop(0);
+  });
   try {
     engine = await startEngine({
       listen: opts.listen,
@@ -68,12 +75,15 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       docker,
       settings,
       log,
-      onBuildEnded: opts.private ? () => void stop(0) : undefined,
+      onBuildStarted: idle.busy,
+      onBuildEnded: opts.private ? () => void stop(0) : idle.free,
     });
   } catch (err) {
     throw new UserError(`cannot listen on ${opts.listen}: ${(err as Error).message}`, ExitCode.Usage);
   }
 
+  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`, { mode: 0o600 });
+  idle.free();
   if (opts.private) {
     process.stdout.write(JSON.stringify({ engine: engine.address }) + '\n');
     watchParent(() => void stop(0));
@@ -81,6 +91,29 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     process.stdout.write(`export STRATA_ENGINE=${engine.address}\nexport STRATA_TOKEN=${token}\n`);
     log.info('engine listening', { address: engine.address });
   }
+}
+
+/**
+ * With --idle-exit, the engine ends after that many seconds without a build
+ * running: `busy` when one starts, `free` when one ends (or the engine is up).
+ */
+function idleTimer(seconds: string | undefined, onIdle: () => void): { busy: () => void; free: () => void } {
+  if (seconds === undefined) return { busy: () => undefined, free: () => undefined };
+  const ms = Number(seconds) * 1000;
+  if (!Number.isFinite(ms) || ms <= 0) throw new UserError(`--idle-exit ${seconds} is not a number of seconds above 0`, ExitCode.Usage);
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    busy: () => {
+      running += 1;
+      clearTimeout(timer);
+    },
+    free: () => {
+      running = Math.max(0, running - 1);
+      clearTimeout(timer);
+      if (running === 0) timer = setTimeout(onIdle, ms);
+    },
+  };
 }
 
 const MIN_TOKEN_BITS = 128;

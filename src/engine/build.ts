@@ -19,7 +19,7 @@ import {
 import { DockerEntryStore } from '../cache/entry-store';
 import { DockerWorkshop } from '../docker/workshop';
 import { HostChain } from './host-chain';
-import { Logger } from './log';
+import { buildLogger, Logger } from './log';
 import { EngineSettings } from './settings';
 import { ENGINE_VERSION } from './version';
 
@@ -30,6 +30,10 @@ export class Build {
   private greeted = false;
   private readonly hosts = new Map<string, HostChain>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  private ended: Promise<number> | undefined;
+  /** Warnings about this build not yet sent to it. */
+  private readonly said: string[] = [];
+  private readonly buildLog: Logger;
 
   private readonly workshop: DockerWorkshop;
 
@@ -39,6 +43,7 @@ export class Build {
     private readonly log: Logger,
   ) {
     this.workshop = new DockerWorkshop(docker);
+    this.buildLog = buildLogger(log, this.said);
   }
 
   /** Answers one request, after any earlier request for the same host. */
@@ -46,9 +51,15 @@ export class Build {
     const key = 'host' in req ? req.host : '';
     const previous = this.queues.get(key) ?? Promise.resolve();
     // The previous request's failure was its own reply; this one runs regardless.
-    const next = previous.catch(() => undefined).then(() => this.dispatch(req));
+    const next = previous.catch(() => undefined).then(() => this.dispatch(req)).then((reply) => this.withWarnings(reply));
     this.queues.set(key, next);
     return next;
+  }
+
+  /** The reply, with the warnings said since the last one (see buildLogger). */
+  private withWarnings(reply: ReplyPayload): ReplyPayload {
+    const said = this.said.splice(0);
+    return said.length ? { ...reply, warnings: said } : reply;
   }
 
   private async dispatch(req: Request): Promise<ReplyPayload> {
@@ -63,6 +74,8 @@ export class Build {
         return { ...(await this.chain(req.host).taskDone(req)) };
       case 'finish_host':
         return { ...(await this.chain(req.host).finish()) };
+      case 'end_build':
+        return { containers_left: await this.end() };
     }
   }
 
@@ -90,7 +103,7 @@ export class Build {
     const entries = new DockerEntryStore(this.docker, req.host, this.settings);
     this.hosts.set(
       req.host,
-      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, scratchFiles, entries, workshop: this.workshop, log: this.log }),
+      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, scratchFiles, entries, workshop: this.workshop, log: this.buildLog }),
     );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
     return { base_id: base.id };
@@ -102,10 +115,25 @@ export class Build {
     return chain;
   }
 
-  /** Ends the build: waits for running requests, then removes every container it made. */
+  /** Ends the build when its connection closes: waits for running requests, then removes every container it made. */
   async close(): Promise<void> {
     // A request that failed was answered with its error; here it only has to be over.
     await Promise.all([...this.queues.values()].map((q) => q.catch(() => undefined)));
+    await this.end();
+  }
+
+  /**
+   * Closes every host and removes the build's containers; what is left over
+   * (none, unless Docker refused) is counted. The plugin asks for it before it
+   * exits, so nothing of the build outlives ansible-playbook, even when the
+   * engine does (a shared or per-user one).
+   */
+  private end(): Promise<number> {
+    this.ended ??= this.removeEverything();
+    return this.ended;
+  }
+
+  private async removeEverything(): Promise<number> {
     const warn = (what: string) => (err: Error) => {
       this.log.warn(what, { build: this.id, error: err.message });
       return 0;
@@ -113,5 +141,6 @@ export class Build {
     await Promise.all([...this.hosts.values()].map((h) => h.close().catch(warn(`could not close host ${h.host}`))));
     const leftovers = await removeBuildContainers(this.docker, this.id).catch(warn('could not remove the build containers'));
     this.log.info('build ended', { build: this.id, containers_left: leftovers });
+    return leftovers;
   }
 }

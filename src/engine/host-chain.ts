@@ -69,7 +69,6 @@ export class HostChain {
   private running: RunningTask | undefined;
   /** Pushes of this host's new entries to the registry cache, in order. */
   private pushes: Promise<void> = Promise.resolve();
-  private readonly pushFailures: string[] = [];
   private warnedUnproven = false;
   /** After one fingerprint the registry lacks, so do all later ones of this chain. */
   private askRemote = true;
@@ -211,7 +210,7 @@ export class HostChain {
     });
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
     if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
-    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [], warnings: [...this.pushFailures] };
+    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [] };
   }
 
   /**
@@ -263,8 +262,7 @@ export class HostChain {
   private shareInBackground(imageId: string, fingerprint: string): void {
     this.pushes = this.pushes.then(() =>
       this.opts.entries.share(imageId, fingerprint).catch((err: Error) => {
-        this.pushFailures.push(err.message);
-        this.opts.log.warn('push failed', { host: this.host, error: err.message });
+        this.opts.log.warn(err.message, { host: this.host });
       }),
     );
   }

@@ -15,6 +15,23 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
 }
 
+/**
+ * The engine's log for one build: every warning is also kept in `said`, to
+ * travel to the build with its next reply, so a user sees it whether the
+ * engine's own log is their terminal, a file, or another machine's.
+ */
+export function buildLogger(log: Logger, said: string[]): Logger {
+  return {
+    ...log,
+    warn: (event, fields = {}) => {
+      log.warn(event, fields);
+      const { host, ...rest } = fields;
+      const details = Object.entries(rest).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`);
+      said.push(`${host ? `${host}: ` : ''}${event}${details.length ? ` (${details.join('; ')})` : ''}`);
+    },
+  };
+}
+
 function textLine(level: LogLevel, event: string, fields: LogFields): string {
   const parts = Object.entries(fields)
     .filter(([, v]) => v !== undefined)

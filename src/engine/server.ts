@@ -24,6 +24,8 @@ export interface EngineOptions {
   docker: Dockerode;
   settings: EngineSettings;
   log: Logger;
+  /** Called when a connection's build starts. */
+  onBuildStarted?: () => void;
   /** Called after a connection's build has ended and its containers are gone. */
   onBuildEnded?: () => void;
   /** Serve wss:// with this PEM certificate and key. */
@@ -89,6 +91,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const builds = new Set<Promise<void>>();
 
   wss.on('connection', (ws: WebSocket) => {
+    opts.onBuildStarted?.();
     const build = new Build(opts.docker, opts.settings, opts.log);
     const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
       .then(() => build.close())

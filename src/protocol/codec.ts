@@ -16,6 +16,7 @@ const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
   task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool' },
   task_done: { host: 'string', outcome: 'string', result: 'map?' },
   finish_host: { host: 'string' },
+  end_build: {},
 };
 
 const TASK_DONE_OUTCOMES = new Set(['commit', 'skip', 'discard']);

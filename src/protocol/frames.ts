@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -64,7 +64,13 @@ export interface FinishHostRequest {
   host: string;
 }
 
-export type Request = HelloRequest | OpenHostRequest | TaskRequest | TaskDoneRequest | FinishHostRequest;
+/** The build is over: the engine removes its containers, then answers. */
+export interface EndBuildRequest {
+  id: number;
+  type: 'end_build';
+}
+
+export type Request = HelloRequest | OpenHostRequest | TaskRequest | TaskDoneRequest | FinishHostRequest | EndBuildRequest;
 export type RequestType = Request['type'];
 
 export interface HelloReply {
@@ -94,8 +100,6 @@ export interface FinishHostReply {
   tags: string[];
   /** Tags pushed to their registries (strata_push). */
   pushed: string[];
-  /** Things that went wrong without failing the build, e.g. cache entries the registry did not take. */
-  warnings: string[];
 }
 
 export type ErrorCode =

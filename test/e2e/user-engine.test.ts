@@ -1,0 +1,97 @@
+// The per-user engine builds share: the first build starts it, the next one
+// connects to it without starting Node, a build with other engine settings
+// gets its own, `strata stop` ends them, an idle one ends by itself, and a
+// build on it leaves no container behind, as one on a private engine.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { BASE_IMAGE, buildContainers, copyProject, eventually, playbook, removeImages, strata, strataLines, unique, writeInventory } from './harness';
+
+// A runtime directory of this file's own, so its engines are told apart from any other.
+const runtime = mkdtempSync(join(tmpdir(), 'strata-runtime-'));
+const engineDir = join(runtime, 'strata');
+const env = { XDG_RUNTIME_DIR: runtime };
+const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [] };
+
+after(async () => {
+  strata(['stop'], env);
+  await removeImages(made.tags, made.hosts);
+  rmSync(runtime, { recursive: true, force: true });
+});
+
+function project(): { dir: string; host: string } {
+  const dir = copyProject('test/fixtures/small');
+  const host = unique('shared-engine');
+  writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: `strata-e2e/${host}:latest` } } });
+  made.hosts.push(host);
+  made.tags.push(`strata-e2e/${host}:latest`);
+  return { dir, host };
+}
+
+/** The process IDs of the engines running from this file's runtime directory. */
+function enginePids(): number[] {
+  if (!existsSync(engineDir)) return [];
+  return readdirSync(engineDir)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => Number(readFileSync(join(engineDir, f), 'utf8')))
+    .filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+describe('the engine builds share', () => {
+  it('is started by the first build and used by the next, which leaves no container either', async () => {
+    const { dir, host } = project();
+    const first = playbook(dir, [], env);
+    assert.equal(first.code, 0, first.out);
+    const pids = enginePids();
+    assert.equal(pids.length, 1, 'one engine, left running');
+    assert.deepEqual(await buildContainers(), [], 'the build removed its containers before it ended');
+    const second = playbook(dir, ['-e', '{"last_command": "echo changed"}'], env);
+    assert.equal(second.code, 0, second.out);
+    assert.deepEqual(strataLines(second.out, host).map((l) => l.split(',')[0]), ['cached', 'built']);
+    assert.deepEqual(enginePids(), pids, 'the same engine served it');
+    assert.deepEqual(await buildContainers(), []);
+  });
+
+  it('is another one for a build with other engine settings', () => {
+    const { dir } = project();
+    const other = playbook(dir, [], { ...env, XDG_DATA_HOME: mkdtempSync(join(tmpdir(), 'strata-data-')) });
+    assert.equal(other.code, 0, other.out);
+    assert.equal(enginePids().length, 2);
+  });
+
+  it('is stopped by `strata stop`', async () => {
+    const stop = strata(['stop'], env);
+    assert.equal(stop.code, 0, stop.out);
+    assert.match(stop.out, /stopped 2 engine/);
+    assert.deepEqual(enginePids(), []);
+    assert.match(strata(['stop'], env).out, /no strata engine was running/);
+  });
+
+  it('ends by itself after its idle time, and the next build starts another', async () => {
+    const { dir } = project();
+    const run = playbook(dir, [], { ...env, STRATA_ENGINE_IDLE: '2' });
+    assert.equal(run.code, 0, run.out);
+    assert.equal(enginePids().length, 1);
+    assert.ok(await eventually(async () => enginePids().length === 0, 15), 'the idle engine exited');
+    const again = playbook(dir, [], { ...env, STRATA_ENGINE_IDLE: '2' });
+    assert.equal(again.code, 0, again.out);
+  });
+
+  it('is not used with STRATA_PRIVATE_ENGINE=1', () => {
+    strata(['stop'], env);
+    const { dir } = project();
+    const run = playbook(dir, [], { ...env, STRATA_PRIVATE_ENGINE: '1' });
+    assert.equal(run.code, 0, run.out);
+    assert.deepEqual(enginePids(), []);
+  });
+});
