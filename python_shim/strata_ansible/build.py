@@ -21,6 +21,7 @@ from .plain import to_plain
 from .replay import stored_form
 from .runtime_inputs import module_interpreter
 from .settings import Settings
+from .stopwatch import stopwatch
 from .task_inputs import SKIPPED, describe, undescribable
 from .user_engine import UserEngine
 
@@ -129,7 +130,8 @@ class Build:
     @property
     def client(self):
         if self._client is None:
-            self._client = connect(self.settings, self._local)
+            with stopwatch.timing('connect'):
+                self._client = connect(self.settings, self._local)
         return self._client
 
     # -- before a task runs -------------------------------------------------
@@ -149,7 +151,8 @@ class Build:
         record = self._open(host.name, base, task_vars, template)
         cacheable = _cacheable(task_vars, template) and action not in NEVER_CACHED
         try:
-            described = describe(task, host, task_vars, play_context, loader)
+            with stopwatch.timing('describe'):
+                described = describe(task, host, task_vars, play_context, loader)
         except Exception as e:  # noqa: BLE001 - any failure to describe, the worker reports it
             # It still runs in the container (where it will most likely fail
             # the same way), but nothing about it can be cached.
@@ -217,6 +220,10 @@ class Build:
     def task_finished(self, task_result, failed_for_good):
         """Commits, skips or discards what a task that missed did. `failed_for_good`:
         its failure was neither ignored nor rescued (Ansible counted it as a failure)."""
+        with stopwatch.timing('after'):
+            self._task_finished(task_result, failed_for_good)
+
+    def _task_finished(self, task_result, failed_for_good):
         host, task = api.host_and_task(task_result)
         kind = self._pending.pop((host.name, task._uuid), None)
         if kind is None:
@@ -272,8 +279,10 @@ class Build:
             sys.exit(1)
         finally:
             records = self.hosts.values()
-            report.build_summary(sum(r.hits for r in records), sum(r.misses for r in records),
-                                 sum(r.saved_seconds for r in records), time.monotonic() - self._started)
+            hits, misses = sum(r.hits for r in records), sum(r.misses for r in records)
+            report.build_summary(hits, misses, sum(r.saved_seconds for r in records), time.monotonic() - self._started)
+            if self.settings.profile:
+                display.display(stopwatch.account(hits, misses))
 
     def _show_progress(self, running=None):
         report.status.start()

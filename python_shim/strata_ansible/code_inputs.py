@@ -11,13 +11,16 @@ editing any of it rebuilds the tasks that run it.
 import ast
 import hashlib
 import importlib.util
+import json
 import os
+import tempfile
 
 import yaml
 
 import ansible
+import ansible.release
 from ansible.executor import module_common
-from ansible.plugins.loader import action_loader, module_loader
+from ansible.plugins.loader import action_loader, module_loader, module_utils_loader
 
 from .compat import api
 
@@ -37,8 +40,9 @@ def code_digests(action, collections):
     task's action; None where the code is ansible-core's own."""
     key = (action, tuple(collections or ()))
     if key not in _digests:
+        module = None if _release_decides(action, collections) else _module_digest(module_payload(action, collections))
         _digests[key] = {
-            'module': _module_digest(module_payload(action, collections)),
+            'module': module,
             'action_plugin': _action_plugin_digest(action_plugin_path(action, collections)),
         }
     return _digests[key]
@@ -68,14 +72,107 @@ def no_log_options(action, collections):
     logs too."""
     key = (action, tuple(collections or ()))
     if key not in _no_log:
-        hidden, aliases = set(), {}
-        for content in (module_payload(action, collections) or {}).get('files', {}).values():
-            found_hidden, found_aliases = _options_in(content)
-            hidden |= found_hidden
-            for name, more in found_aliases.items():
-                aliases.setdefault(name, set()).update(more)
-        _no_log[key] = frozenset(hidden.union(*(aliases.get(name, ()) for name in hidden)))
+        # Packing a module's payload and parsing it costs a tenth of a second
+        # per action, more than a whole cached build's other work: what a
+        # release's own module hides is kept between builds.
+        release_key = _release_decides(action, collections)
+        hidden = _memo.get(release_key) if release_key else None
+        if hidden is None:
+            hidden = sorted(_hidden_in(module_payload(action, collections)))
+            if release_key:
+                _memo.put(release_key, hidden)
+            _memo.save()
+        _no_log[key] = frozenset(hidden)
     return _no_log[key]
+
+
+def _hidden_in(payload):
+    hidden, aliases = set(), {}
+    for content in (payload or {}).get('files', {}).values():
+        found_hidden, found_aliases = _options_of(content)
+        hidden |= found_hidden
+        for name, more in found_aliases.items():
+            aliases.setdefault(name, set()).update(more)
+    return hidden.union(*(aliases.get(name, ()) for name in hidden))
+
+
+def _release_decides(action, collections):
+    """A key naming the module's code when ansible-core's release alone
+    decides it: the module is the release's own and no module_utils folder
+    outside the release (ansible.cfg's, a playbook's or a role's
+    module_utils/) could shadow what it imports. Else None."""
+    module = _resolve(module_loader, action, collections)
+    if module is None or not is_core(module.plugin_resolved_path):
+        return None
+    if not all(is_core(p) for p in module_utils_loader._get_paths(subdirs=False) if os.path.isdir(p)):
+        return None
+    return 'release:%s:%s' % (ansible.release.__version__, module.plugin_resolved_path)
+
+
+def _options_of(content):
+    """_options_in, kept between builds by the file's content."""
+    key = 'file:' + hashlib.sha256(_as_bytes(content)).hexdigest()
+    try:
+        hidden, aliases = _memo.get(key)
+        return set(hidden), {name: set(more) for name, more in aliases.items()}
+    except (TypeError, ValueError, AttributeError):  # not there yet, or mangled
+        hidden, aliases = _options_in(content)
+        _memo.put(key, [sorted(hidden), {name: sorted(more) for name, more in aliases.items() if more}])
+        return hidden, aliases
+
+
+class _Memo:
+    """Findings about code that only its content decides, kept between builds
+    in the user's cache. Only ever a shortcut: a key names the content (a
+    file's digest, a release's own module), so nothing stale can be found."""
+
+    # Bump when what is kept changes.
+    VERSION = 1
+
+    def __init__(self):
+        cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+        self._path = os.path.join(cache, 'strata', 'code-memo-v%d.json' % self.VERSION)
+        self._found = None
+        self._changed = False
+
+    def get(self, key):
+        return self._load().get(key)
+
+    def put(self, key, value):
+        self._load()[key] = value
+        self._changed = True
+
+    def _load(self):
+        if self._found is None:
+            try:
+                with open(self._path, encoding='utf-8') as f:
+                    self._found = json.load(f)
+            except (OSError, ValueError):
+                self._found = {}
+            if not isinstance(self._found, dict):
+                self._found = {}
+        return self._found
+
+    def save(self):
+        """Written whole and renamed into place: a build reading it meanwhile
+        sees the old memo or the new, and an unwritable cache costs time only."""
+        if not self._changed:
+            return
+        try:
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(self._path), prefix='.code-memo-')
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(self._found, f)
+            os.replace(temporary, self._path)
+            self._changed = False
+        except OSError:
+            os.unlink(temporary)
+
+
+_memo = _Memo()
 
 
 def _options_in(source):

@@ -20,6 +20,7 @@ from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
 from . import protocol
+from .stopwatch import stopwatch
 
 display = Display()
 
@@ -65,6 +66,10 @@ class EngineClient:
             raise
 
     def request(self, frame):
+        with stopwatch.timing('engine'):
+            return self._request(frame)
+
+    def _request(self, frame):
         self._next_id += 1
         frame = dict(frame, id=self._next_id)
         try:

@@ -9,6 +9,7 @@ import re
 from .build import Build, Hit, Miss
 from .compat import api
 from .replay import queue_replay
+from .stopwatch import stopwatch
 
 MISSING_PYTHON_HINT = (
     'strata: the image has no Python at {interpreter}, and Ansible runs its modules with Python inside the image. '
@@ -26,7 +27,8 @@ class StrataMixin:
     def _queue_task(self, host, task, task_vars, play_context):
         plan = self._strata.plan(host, task, task_vars, play_context, self._loader)
         if isinstance(plan, Hit):
-            queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
+            with stopwatch.timing('replay'):
+                queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
             return None
         if isinstance(plan, Miss):
             task, task_vars = plan.task, plan.task_vars

@@ -46,6 +46,12 @@ OPTIONS = {
         'type': 'integer',
         'default': 600,
     },
+    'profile': {
+        'description': "Print, after the recap, where strata's own time went (per task and per part).",
+        'env': [{'name': 'STRATA_PROFILE'}],
+        'type': 'boolean',
+        'default': False,
+    },
     'node': {
         'description': 'The Node.js executable that runs a private engine.',
         'env': [{'name': 'STRATA_NODE'}],
@@ -66,3 +72,4 @@ class Settings:
         self.node = get('node')
         self.private_engine = bool(get('private_engine'))
         self.engine_idle = int(get('engine_idle'))
+        self.profile = bool(get('profile'))

@@ -17,6 +17,7 @@ from .compat import api
 from .controller_files import file_inputs, short_action
 from .plain import to_plain
 from .runtime_inputs import runtime_inputs, stop_inputs
+from .stopwatch import stopwatch
 
 # The plugin's part of the recipe; bump when what goes into `inputs` changes.
 INPUTS_SCHEMA = 2
@@ -56,12 +57,14 @@ def describe(task, host, task_vars, play_context, loader):
         body, fields = {'items': items}, _loop_task_fields(task, task_vars, loader)
         runs = [item for item in items if not item.get('skipped')]
     no_log = any(run['no_log'] for run in runs)
-    hidden = no_log_options(action, task.collections)
+    with stopwatch.timing('code'):
+        hidden = no_log_options(action, task.collections)
+        code = code_digests(action, task.collections)
     # What Ansible would hide even without no_log (a module's no_log options,
     # environment values) is sealed like a no_log task's values.
     secret = no_log or any(_holds_hidden_values(run, hidden) for run in runs)
     # The release runs the task (its modules, its action plugins) and wrote the stored result.
-    body.update(code_digests(action, task.collections), schema=INPUTS_SCHEMA, action=action,
+    body.update(code, schema=INPUTS_SCHEMA, action=action,
                 ansible_core=ANSIBLE_VERSION)
     inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
     label = _label(action, runs[0]['args'], no_log, hidden, looped='items' in body)

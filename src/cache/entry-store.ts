@@ -58,14 +58,20 @@ export class DockerEntryStore {
   /**
    * Tags the entry again. Tagging is also how a hit marks an entry used:
    * Docker keeps the time an image was last tagged, and `strata ls` and
-   * `strata prune` read it as "last used".
+   * `strata prune` read it as "last used". An entry this engine tagged (or
+   * committed) less than USE_MARK_PRECISION_MS ago is not tagged again: a
+   * warm rebuild then asks Docker nothing, where one request per cached
+   * task would cost Docker and the engine more than the rest of the lookup.
    */
   async markUsed(imageId: string, fingerprint: string): Promise<void> {
+    if (!recentlyMarked.due(fingerprint)) return;
     await this.docker.getImage(imageId).tag({ repo: CACHE_REPO, tag: fingerprint });
   }
 
   /** The labels that store `entry`: values Ansible hides sealed, values too big for a label moved to blobs. */
   labels(entry: NewEntry): Promise<Record<string, string>> {
+    // The commit these labels are for tags the entry, which marks it used.
+    recentlyMarked.due(entry.fingerprint);
     return spillLargeLabels(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
   }
 
@@ -81,7 +87,47 @@ export class DockerEntryStore {
     at: { fingerprint: string; parent: string },
   ): Promise<FoundEntry | undefined> {
     if (!namesLink(labels, at)) return undefined;
+    const remembered = decodedEntries.get(imageId);
+    if (remembered) return { ...remembered, layers };
     const result = await labelText(this.docker, CACHE_REPO, labels[LABEL.result]);
-    return foundEntry(imageId, labels, layers, at, result, this.sealing);
+    const found = foundEntry(imageId, labels, layers, at, result, this.sealing);
+    if (found && (labels[LABEL.result]?.length ?? 0) <= REMEMBERED_RESULT_CHARS) {
+      if (decodedEntries.size >= REMEMBERED_ENTRIES) decodedEntries.clear();
+      decodedEntries.set(imageId, found);
+    }
+    return found;
   }
 }
+
+/**
+ * Entries this engine process has decoded (their labels read, their result
+ * unsealed and unpacked), by image ID, which names the labels exactly: a
+ * per-user engine decodes a warm rebuild's entries once, not once per build.
+ * Small results only, so the memory this holds stays small.
+ */
+const decodedEntries = new Map<string, FoundEntry>();
+const REMEMBERED_ENTRIES = 10_000;
+const REMEMBERED_RESULT_CHARS = 4096;
+
+/** How stale "last used" may be, in `strata ls` and for `strata prune --older-than`. */
+export const USE_MARK_PRECISION_MS = 10 * 60 * 1000;
+
+/** The entries this engine process marked used lately, and when; kept across the builds of a per-user engine. */
+export class UseMarks {
+  private readonly marked = new Map<string, number>();
+
+  /** Whether `fingerprint` is due to be marked again; if so, it counts as marked now. */
+  due(fingerprint: string, now = Date.now()): boolean {
+    const last = this.marked.get(fingerprint);
+    if (last !== undefined && now - last < USE_MARK_PRECISION_MS) return false;
+    if (this.marked.size >= 100_000) this.forgetBefore(now - USE_MARK_PRECISION_MS);
+    this.marked.set(fingerprint, now);
+    return true;
+  }
+
+  private forgetBefore(time: number): void {
+    for (const [fingerprint, at] of this.marked) if (at < time) this.marked.delete(fingerprint);
+  }
+}
+
+const recentlyMarked = new UseMarks();

@@ -3,6 +3,8 @@
 // when Docker holds many images, so it happens in the background; until it is
 // done, and for an entry made after it (by this build, or by another build
 // running beside it), the entry store asks Docker for the one tag instead.
+// The list is read again for each build (prune, or another engine, may have
+// changed it); each image's layers only once per engine process.
 
 import type Dockerode from 'dockerode';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
@@ -46,12 +48,21 @@ async function readEntries(docker: Dockerode, host: string): Promise<Map<string,
   for (const image of images) {
     for (const tag of image.RepoTags ?? []) {
       const fingerprint = fingerprintOfTag(tag);
-      if (fingerprint) known.set(fingerprint, { imageId: image.Id, labels: image.Labels ?? {} });
+      if (fingerprint) known.set(fingerprint, { imageId: image.Id, labels: image.Labels ?? {}, layers: layersOfImage.get(image.Id) });
     }
   }
-  void readLayers(docker, [...known.values()]);
+  void readLayers(docker, [...known.values()].filter((entry) => !entry.layers));
   return known;
 }
+
+/**
+ * The layers of every image this engine process has read, by image ID. An
+ * image ID is the digest of its config, layers included, so what is kept
+ * here is never stale: a per-user engine reads each entry's layers once, not
+ * once per build.
+ */
+const layersOfImage = new Map<string, string[]>();
+const KEPT_IMAGES = 100_000;
 
 /** Each entry's layers, a few inspections at a time, so lookups need not ask. */
 async function readLayers(docker: Dockerode, entries: KnownEntry[]): Promise<void> {
@@ -60,7 +71,10 @@ async function readLayers(docker: Dockerode, entries: KnownEntry[]): Promise<voi
     for (let entry = pending.shift(); entry; entry = pending.shift()) {
       // An entry removed meanwhile stays unread: a lookup asks Docker, and finds it gone.
       const info = await docker.getImage(entry.imageId).inspect().catch(() => undefined);
-      if (info) entry.layers = info.RootFS?.Layers ?? [];
+      if (!info) continue;
+      entry.layers = info.RootFS?.Layers ?? [];
+      if (layersOfImage.size >= KEPT_IMAGES) layersOfImage.clear();
+      layersOfImage.set(entry.imageId, entry.layers);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));

@@ -6,6 +6,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall, isPodman } from './client';
@@ -96,12 +97,15 @@ const lifelines = new Map<string, NodeJS.ReadWriteStream>();
 export async function startBuildContainer(docker: Dockerode, opts: ContainerStart): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const tied = !(await isPodman(docker));
+  const files = opts.scratchFiles ?? {};
   const container = await dockerCall(`creating build container ${name}`, () =>
     docker.createContainer({
       name,
       Image: opts.imageId,
       Entrypoint: [],
-      Cmd: ['/bin/sh'],
+      // Tied, the shell writes the scratch files itself before it waits, and
+      // says so on the attached stdout: one request fewer than an exec.
+      Cmd: tied ? ['/bin/sh', '-c', `${scratchScript(files)}echo ${READY} && exec /bin/sh`, 'strata', ...Object.values(files)] : ['/bin/sh'],
       OpenStdin: true,
       StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),
@@ -113,9 +117,10 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
     }),
   );
   try {
-    if (tied) await holdStdin(container, name);
+    const lifeline = tied ? await holdStdin(docker, container, name) : undefined;
     await dockerCall(`starting build container ${name}`, () => container.start());
-    await placeScratchFiles(container, name, opts.scratchFiles ?? {});
+    if (lifeline) await lifeline.ready;
+    else await placeScratchFiles(container, name, files);
   } catch (err) {
     await removeContainer(docker, container.id);
     throw err;
@@ -123,25 +128,55 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
   return { id: container.id, name, imageId: opts.imageId };
 }
 
-async function holdStdin(container: Dockerode.Container, name: string): Promise<void> {
+/** What a build container's shell prints once its scratch files are in place. */
+const READY = 'strata-build-container-ready';
+
+/** `sh -c` commands writing each scratch file from its positional argument ($1, $2...). */
+function scratchScript(files: ScratchFiles): string {
+  return Object.keys(files)
+    .map((file, i) => `printf '%s' "$${i + 1}" > ${SCRATCH_DIR}/${file} && chmod 755 ${SCRATCH_DIR}/${file} && `)
+    .join('');
+}
+
+/**
+ * Attaches the container's lifeline (its stdin, and its output). `ready`
+ * settles once the started container's shell says it is ready, or failed,
+ * with what it said.
+ */
+async function holdStdin(docker: Dockerode, container: Dockerode.Container, name: string): Promise<{ ready: Promise<void> }> {
   const lifeline = (await dockerCall(`attaching to build container ${name}`, () =>
-    container.attach({ stream: true, stdin: true, hijack: true }),
+    container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
   )) as NodeJS.ReadWriteStream;
-  // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
-  lifeline.on('error', () => undefined);
   lifelines.set(container.id, lifeline);
+  const output = new PassThrough();
+  docker.modem.demuxStream(lifeline, output, output);
+  const ready = new Promise<void>((resolve, reject) => {
+    let said = '';
+    output.on('data', (chunk: Buffer) => {
+      said += chunk.toString('utf8');
+      if (said.includes(READY)) resolve();
+    });
+    const failed = () =>
+      reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.trim() ? `: ${said.trim()}` : ''}; the image needs /bin/sh`));
+    // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
+    lifeline.on('error', failed);
+    lifeline.on('end', failed);
+  });
+  // Once ready, a broken lifeline is said by the next request on the container.
+  ready.catch(() => undefined);
+  return { ready };
 }
 
 /**
  * Writes the scratch files with the container's own shell, and waits for it:
  * the tmpfs exists only once the container runs, where the archive API
- * cannot reach it.
+ * cannot reach it. (Podman's containers, which are not tied to the engine.)
  */
 async function placeScratchFiles(container: Dockerode.Container, name: string, files: ScratchFiles): Promise<void> {
   const names = Object.keys(files);
   if (names.length === 0) return;
-  const script = names.map((file, i) => `printf '%s' "$${i + 1}" > ${SCRATCH_DIR}/${file} && chmod 755 ${SCRATCH_DIR}/${file}`).join(' && ');
-  const { code, said } = await runShell(container, `preparing build container ${name}`, [script, 'strata', ...names.map((file) => files[file])]);
+  const script = `${scratchScript(files)}exit 0`;
+  const { code, said } = await runShell(container, `preparing build container ${name}`, [script, 'strata', ...Object.values(files)]);
   if (code !== 0) {
     throw new StrataError('docker_error', `could not write strata's scratch files into build container ${name} (exit ${code}): ${said.trim()}; the image needs /bin/sh`);
   }

@@ -31,6 +31,23 @@ export interface Committed {
   addedLayer: boolean;
   /** The committed image's layers (diff IDs). */
   layers: string[];
+  /** Whether the task left processes running in the container (they were paused for the commit). */
+  leftRunning: boolean;
+}
+
+/**
+ * Whether anything but the container's own idle shell runs. Only then can a
+ * process change files while they are committed, and only then is the
+ * container paused for the commit (freezing and thawing its cgroup costs
+ * more than asking). When Docker cannot say, assume the worst.
+ */
+async function taskLeftProcesses(container: Dockerode.Container): Promise<boolean> {
+  try {
+    const { Processes } = await container.top();
+    return (Processes?.length ?? 2) > 1;
+  } catch {
+    return true;
+  }
 }
 
 export async function commitLayer(docker: Dockerode, parentImageId: string, opts: CommitOptions): Promise<Committed> {
@@ -38,11 +55,11 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
   // Podman's Docker-compatible commit ignores a config in the body; both take
   // Dockerfile instructions (`changes`), but those travel in the URL, which
   // long labels could outgrow, so Docker gets the body.
-  const podman = await isPodman(docker);
+  const [podman, leftRunning] = await Promise.all([isPodman(docker), taskLeftProcesses(container)]);
   const { Id: committedId } = await dockerCall('committing the build container', () =>
     container.commit({
       comment: opts.comment,
-      pause: true,
+      pause: leftRunning,
       ...(opts.reference ?? {}),
       ...(podman ? { changes: labelInstructions(opts.labels) } : { Labels: opts.labels }),
       // The build container's stdin-holding shell must not become the image's.
@@ -57,5 +74,5 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
     dockerCall('reading the committed image', () => docker.getImage(imageId).inspect()),
   ]);
   const addedLayer = (image.RootFS.Layers ?? []).length > (parent.RootFS.Layers ?? []).length;
-  return { imageId, layerBytes: addedLayer ? image.Size - parent.Size : 0, addedLayer, layers: image.RootFS.Layers ?? [] };
+  return { imageId, layerBytes: addedLayer ? image.Size - parent.Size : 0, addedLayer, layers: image.RootFS.Layers ?? [], leftRunning };
 }

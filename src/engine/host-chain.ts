@@ -162,8 +162,8 @@ export class HostChain {
     }
     this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
-    if (committed.addedLayer) await this.worksites.committedLayer(this.tip);
-    else this.worksites.committedNothing(this.tip);
+    if (committed.addedLayer) await this.worksites.committedLayer(this.tip, committed.leftRunning);
+    else this.worksites.committedNothing(this.tip, committed.leftRunning);
     this.opts.log.info('committed', {
       host: this.host,
       task: task.label,

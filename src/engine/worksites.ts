@@ -64,11 +64,12 @@ export class Worksites {
   /**
    * After a commit that made the container's changes a layer: committing it
    * again would pack them a second time, so the next task gets a fresh
-   * container at `tip`, started now, in the background.
+   * container at `tip`, started now, in the background. `leftRunning`: the
+   * task left processes running, which must not outlive it.
    */
-  async committedLayer(tip: Link): Promise<void> {
+  async committedLayer(tip: Link, leftRunning = true): Promise<void> {
     const old = await this.current;
-    if (old && (await this.holdsTheNetwork(old.container))) await this.opts.workshop.stopTaskProcesses(old.container);
+    if (old && leftRunning && (await this.holdsTheNetwork(old.container))) await this.opts.workshop.stopTaskProcesses(old.container);
     this.current = this.startAt(tip);
     // A failed start is said when the next task needs the container (settled()).
     this.current.catch(() => undefined);
@@ -76,9 +77,9 @@ export class Worksites {
   }
 
   /** After a commit that changed no file: the next task reuses the container, but not what this one left running. */
-  committedNothing(tip: Link): void {
+  committedNothing(tip: Link, leftRunning: boolean): void {
     this.current = this.current?.then(async (site) => {
-      await this.opts.workshop.stopTaskProcesses(site.container);
+      if (leftRunning) await this.opts.workshop.stopTaskProcesses(site.container);
       return { ...site, holds: tip.fingerprint };
     });
   }

@@ -88,3 +88,63 @@ def test_the_action_plugin_is_chosen_as_the_worker_chooses_it(project):
     assert code_inputs.action_plugin_path('ansible.builtin.file', None).endswith('/normal.py')
     assert code_inputs.action_plugin_path('ansible.builtin.copy', None).endswith('/copy.py')
     assert code_inputs.action_plugin_path(project.action, None) == str(project.root / 'action_plugins' / (project.action + '.py'))
+
+
+# -- what is kept between builds ---------------------------------------------
+
+CORE_MODULE_UTILS = code_inputs._ANSIBLE_CORE_DIR + 'module_utils'
+
+
+@pytest.fixture
+def memo(tmp_path, monkeypatch):
+    """A memo of its own in a fresh user cache, and nothing kept in the process."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    monkeypatch.setattr(code_inputs, '_memo', code_inputs._Memo())
+    for kept in ('_no_log', '_payloads', '_digests'):
+        monkeypatch.setattr(code_inputs, kept, {})
+    return tmp_path / 'cache' / 'strata' / ('code-memo-v%d.json' % code_inputs._Memo.VERSION)
+
+
+def only_core_module_utils(monkeypatch, *more):
+    monkeypatch.setattr(code_inputs.module_utils_loader, '_get_paths', lambda subdirs=False: [CORE_MODULE_UTILS, *more])
+
+
+def test_a_release_module_is_known_by_the_release_when_nothing_could_shadow_its_module_utils(monkeypatch):
+    only_core_module_utils(monkeypatch, '/nonexistent/module_utils')
+    key = code_inputs._release_decides('ansible.builtin.copy', None)
+    assert key.startswith('release:%s:' % code_inputs.ansible.release.__version__) and key.endswith('copy.py')
+
+
+def test_a_module_utils_folder_outside_the_release_means_the_payload_is_read(monkeypatch, tmp_path):
+    only_core_module_utils(monkeypatch, str(tmp_path))
+    assert code_inputs._release_decides('ansible.builtin.copy', None) is None
+
+
+def test_what_a_release_module_hides_is_kept_for_later_builds(monkeypatch, memo):
+    only_core_module_utils(monkeypatch)
+    assert code_inputs.no_log_options('ansible.builtin.user', None) >= {'password'}
+    assert memo.exists()
+    # A later build (nothing kept in the process) reads the memo, not the module.
+    later = code_inputs._Memo()
+    monkeypatch.setattr(code_inputs, '_memo', later)
+    monkeypatch.setattr(code_inputs, '_no_log', {})
+    monkeypatch.setattr(code_inputs, 'module_payload', lambda *_: pytest.fail('the module was packed again'))
+    assert code_inputs.no_log_options('ansible.builtin.user', None) >= {'password'}
+
+
+def test_a_mangled_memo_costs_time_only(monkeypatch, memo):
+    only_core_module_utils(monkeypatch)
+    memo.parent.mkdir(parents=True)
+    key = code_inputs._release_decides('ansible.builtin.user', None)
+    memo.write_text('{"%s": 7, "file:%s": "x"' % (key, 'a' * 64))  # cut short: not JSON at all
+    assert code_inputs.no_log_options('ansible.builtin.user', None) >= {'password'}
+
+
+def test_a_file_is_parsed_once_whatever_module_packs_it(monkeypatch, memo):
+    parsed = []
+    real = code_inputs._options_in
+    monkeypatch.setattr(code_inputs, '_options_in', lambda source: parsed.append(source) or real(source))
+    code_inputs._options_of(b"x = dict(token=dict(no_log=True, aliases=['api_key']))\n")
+    hidden, aliases = code_inputs._options_of(b"x = dict(token=dict(no_log=True, aliases=['api_key']))\n")
+    assert (hidden, aliases.get('token')) == ({'token'}, {'api_key'})
+    assert len(parsed) == 1

@@ -113,6 +113,21 @@ describe('a host chain', () => {
     await chain.close();
   });
 
+  it('stops what a task left running before the next task reuses its container, and asks no stop when it left nothing', async () => {
+    const { world, chain } = setup();
+    const quiet = await chain.task(task('true'));
+    await chain.taskDone(done());
+    const daemon = await chain.task(task('start a daemon'));
+    assert.equal(containerOf(daemon), containerOf(quiet));
+    assert.deepEqual(world.stopped, [], 'a task that left nothing running costs no stop');
+    world.leaveRunning(containerOf(daemon));
+    await chain.taskDone(done());
+    const [next] = await runTasks(chain, world, ['echo three']);
+    assert.equal(containerOf(next), containerOf(daemon));
+    assert.deepEqual(world.stopped, [containerOf(daemon)], 'the daemon was stopped before the next task');
+    await chain.close();
+  });
+
   it(`starts containers from a one-layer copy once the chain has ${FLATTEN_AT} layers, and a rebuild still hits every entry`, async () => {
     const world = new MemoryWorld();
     const first = setup(world);

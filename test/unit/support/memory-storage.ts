@@ -19,6 +19,8 @@ interface Image {
 interface Container extends BuildContainer {
   /** Whether the task running in it changed a file: its commit then adds a layer. */
   changed: boolean;
+  /** Whether the task left a process running in it. */
+  running: boolean;
 }
 
 export class MemoryWorld {
@@ -31,6 +33,8 @@ export class MemoryWorld {
   registryDown = false;
   /** Every container started, in order, with its name. */
   readonly started: (ContainerStart & { name: string })[] = [];
+  /** The names of the containers whose task processes were stopped, once per stop. */
+  readonly stopped: string[] = [];
   private next = 0;
 
   newId(kind: string): string {
@@ -51,9 +55,18 @@ export class MemoryWorld {
 
   /** Plays a task that changes a file in the container `name`. */
   changeFiles(name: string): void {
+    this.container(name).changed = true;
+  }
+
+  /** Plays a task that leaves a process running in the container `name`. */
+  leaveRunning(name: string): void {
+    this.container(name).running = true;
+  }
+
+  private container(name: string): Container {
     const container = [...this.containers.values()].find((c) => c.name === name);
     if (!container) throw new Error(`no container ${name}`);
-    container.changed = true;
+    return container;
   }
 }
 
@@ -94,13 +107,17 @@ export class MemoryWorkshop implements Workshop {
   async startContainer(start: ContainerStart): Promise<BuildContainer> {
     if (!this.world.images.has(start.imageId)) throw new Error(`no image ${start.imageId}`);
     const id = this.world.newId('container');
-    const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, changed: false };
+    const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, changed: false, running: false };
     this.world.containers.set(id, container);
     this.world.started.push({ ...start, name: container.name });
     return container;
   }
 
-  async stopTaskProcesses(): Promise<void> {}
+  async stopTaskProcesses(stopping: BuildContainer): Promise<void> {
+    const container = this.world.containers.get(stopping.id);
+    if (container) container.running = false;
+    this.world.stopped.push(stopping.name);
+  }
 
   async removeContainer(id: string): Promise<void> {
     this.world.containers.delete(id);
@@ -114,7 +131,7 @@ export class MemoryWorkshop implements Workshop {
     if (opts.reference) this.world.tags.set(`${opts.reference.repo}:${opts.reference.tag}`, image.id);
     const addedLayer = container.changed;
     container.changed = false;
-    return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers };
+    return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers, leftRunning: container.running };
   }
 
   async layerCount(imageId: string): Promise<number> {
