@@ -6,7 +6,7 @@
 // copy, so every image stays under the limit.
 
 import type Dockerode from 'dockerode';
-import { dockerCall, followProgress, isNotFound } from './client';
+import { dockerCall, followProgress, unlessGone } from './client';
 import { removeContainer } from './containers';
 import { quote } from './dockerfile';
 
@@ -32,12 +32,8 @@ function configChanges(config: Dockerode.ImageInspectInfo['Config']): string[] {
 
 /** The layers of the flattened copy of the chain up to `fingerprint`, if there is one. */
 export async function flattenedLayers(docker: Dockerode, fingerprint: string): Promise<string[] | undefined> {
-  try {
-    return (await docker.getImage(`${FLAT_REPO}:${fingerprint}`).inspect()).RootFS?.Layers ?? [];
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const flat = await unlessGone(docker.getImage(`${FLAT_REPO}:${fingerprint}`).inspect());
+  return flat && (flat.RootFS?.Layers ?? []);
 }
 
 /**
@@ -46,11 +42,8 @@ export async function flattenedLayers(docker: Dockerode, fingerprint: string): P
  */
 export async function flattenedImage(docker: Dockerode, imageId: string, fingerprint: string): Promise<string> {
   const tag = `${FLAT_REPO}:${fingerprint}`;
-  try {
-    return (await docker.getImage(tag).inspect()).Id;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
+  const made = await unlessGone(docker.getImage(tag).inspect());
+  if (made) return made.Id;
   const source = await dockerCall('reading the image to flatten', () => docker.getImage(imageId).inspect());
   const container = await dockerCall('creating a container to flatten', () =>
     docker.createContainer({ Image: imageId, Entrypoint: [], Cmd: ['/bin/sh'] }),
