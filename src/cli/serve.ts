@@ -4,7 +4,7 @@
 // address and exits once that one build has ended.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -14,6 +14,7 @@ import { createLogger, LogFormat, LogLevel } from '../engine/log';
 import { parseListen, RunningEngine, startEngine } from '../engine/server';
 import { readSettings } from '../engine/settings';
 import { UserError, ExitCode } from './errors';
+import { claimPidFile, releasePidFile } from './pid-file';
 
 interface ServeOptions {
   listen: string;
@@ -54,7 +55,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       await engine?.close();
       await removeEngineContainers(docker).catch((err: Error) => log.warn('could not remove every build container at exit', { error: err.message }));
       if (opts.private) await removeSocketDir(opts.listen);
-      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+      if (opts.pidFile) releasePidFile(opts.pidFile);
       process.exit(exitCode);
     })();
     return stopping;
@@ -67,6 +68,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     log.info('no build for the idle time: exiting', { idle_seconds: Number(opts.idleExit) });
     void stop(0);
   });
+  // Written before the socket answers, so whoever finds the engine listening
+  // (a build, `strata stop`) also finds its process ID.
+  if (opts.pidFile) claimPidFile(opts.pidFile);
   try {
     engine = await startEngine({
       listen: opts.listen,
@@ -79,10 +83,10 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       onBuildEnded: opts.private ? () => void stop(0) : idle.free,
     });
   } catch (err) {
+    if (opts.pidFile) releasePidFile(opts.pidFile);
     throw new UserError(`cannot listen on ${opts.listen}: ${(err as Error).message}`, ExitCode.Usage);
   }
 
-  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`, { mode: 0o600 });
   idle.free();
   if (opts.private) {
     process.stdout.write(JSON.stringify({ engine: engine.address }) + '\n');

@@ -2,9 +2,11 @@
 // share, python_shim/strata_ansible/user_engine.py), the way `gradle --stop`
 // ends its daemons. Each removes its builds' containers as it exits.
 
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { processIsAlive } from '../docker/containers';
+import { readPid } from './pid-file';
 
 /** The directory user_engine.py keeps the engines' sockets and pid files in (its runtime_dir()). */
 export function userEngineDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -13,24 +15,15 @@ export function userEngineDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'strata', 'run');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function stopOne(pidFile: string): Promise<boolean> {
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) {
+  const pid = readPid(pidFile);
+  if (pid === undefined || !processIsAlive(pid)) {
     rmSync(pidFile, { force: true });
     return false;
   }
   process.kill(pid, 'SIGTERM');
   // It first removes the containers of any build still running on it.
-  for (let waited = 0; alive(pid) && waited < 60_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  for (let waited = 0; processIsAlive(pid) && waited < 60_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
   return true;
 }
 

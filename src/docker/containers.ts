@@ -245,7 +245,8 @@ export function removeEngineContainers(docker: Dockerode): Promise<number> {
   return removeOwned(docker, (o) => o.machine === MACHINE && o.pid === process.pid);
 }
 
-function processIsAlive(pid: number): boolean {
+/** Whether a process with this ID runs (EPERM: it does, as another user's). */
+export function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
