@@ -332,8 +332,9 @@ EOF
 # The command's parent inside the controller container (made by scripts/setup-ansible.sh).
 # PID 1 is docker-init, which passes every signal the container gets to this process; it passes
 # them on to the command alone (a private strata engine runs in its own session, as on the host).
-# When the command has exited, it waits (60 s at most) for strata engines (node) in this container to exit: the
-# container's end would kill them before they have removed their build containers.
+# When the command has exited, it stops the strata engines (node) in this container, as `strata stop` does, and
+# waits (60 s at most) for them to exit: the per-user engine a build starts would otherwise idle on, and the
+# container's end would kill it (or a private one) before it has removed its build containers.
 import os, signal, subprocess, sys, time
 
 try:
@@ -371,6 +372,11 @@ def engines():
             pass
 
 
+for pid in engines():
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline and any(engines()):
     time.sleep(0.1)
