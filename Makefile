@@ -16,6 +16,7 @@ docker: packages
 
 base-image: docker
 	@scripts/setup-base-image.sh $(BASE_IMAGE)
+	@scripts/setup-bare-bases.sh $(BASE_IMAGE)
 
 node:
 	@scripts/setup-node.sh

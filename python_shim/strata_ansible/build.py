@@ -64,8 +64,11 @@ class Miss:
 
 
 class HostChain:
-    def __init__(self, name):
+    def __init__(self, name, runtime):
         self.name = name
+        # The runtime the engine mounts for the host's modules (its `python`
+        # and `shell`), or None: they run with the image's own Python.
+        self.runtime = runtime
         self.failed = False
         self.hits = 0
         self.misses = 0
@@ -185,9 +188,14 @@ class Build:
             config = to_plain(template(task_vars.get('strata_config')))
             push, squash = (boolean(template(task_vars.get(name, False)), strict=False)
                             for name in ('strata_push', 'strata_squash'))
-            self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
-                                                   launcher.scratch_files(module_interpreter())))
-            record = self.hosts[host] = HostChain(host)
+            python_use = str(template(task_vars.get('strata_python') or 'auto'))
+            opened = self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
+                                                            python_use, _interpreter(task_vars, template)))
+            runtime = opened.get('runtime')
+            files = (launcher.scratch_files(runtime['python'], runtime['shell']) if runtime
+                     else launcher.scratch_files(module_interpreter()))
+            self.client.request(protocol.scratch_files(host, files))
+            record = self.hosts[host] = HostChain(host, runtime)
         return record
 
     def _container_vars(self, host, task_vars, container, scratch):
@@ -203,8 +211,11 @@ class Build:
             'ansible_remote_tmp': scratch,
             'ansible_async_dir': scratch,
         }
-        if 'ansible_python_interpreter' not in task_vars:
+        runtime = self.hosts[host.name].runtime
+        if runtime or 'ansible_python_interpreter' not in task_vars:
             overrides['ansible_python_interpreter'] = launcher.interpreter(scratch)
+        if runtime and not runtime['image_shell']:
+            overrides['ansible_shell_executable'] = runtime['shell']
         task_vars = dict(task_vars, **overrides)
         # A task delegated to its own host takes its connection from here.
         delegated = task_vars.get('ansible_delegated_vars')
@@ -367,6 +378,13 @@ def _runs_on_controller(task, action, host, template):
     if task.delegate_to is not None and template(task.delegate_to) != host.name:
         return True
     return template(task.connection) == 'local'
+
+
+def _interpreter(task_vars, template):
+    """The Python Ansible would run the host's modules with: its
+    ansible_python_interpreter when that is a path, else strata's default."""
+    named = template(task_vars.get('ansible_python_interpreter') or '')
+    return named if isinstance(named, str) and named.startswith('/') else module_interpreter()
 
 
 def _undelegated_from_itself(task, host, template):

@@ -30,10 +30,10 @@ _PAYLOAD_REDIRECT = (
 )
 
 
-def scratch_files(python=DEFAULT_INTERPRETER):
+def scratch_files(python=DEFAULT_INTERPRETER, shell='/bin/sh'):
     """The files the engine puts in each build container's scratch directory.
     The launcher finds that directory as its own."""
-    return {NAME: "#!/bin/sh\nexec %s -c '%s' \"${0%%/*}\" \"$@\"\n" % (shlex.quote(python), _PAYLOAD_REDIRECT)}
+    return {NAME: "#!%s\nexec %s -c '%s' \"${0%%/*}\" \"$@\"\n" % (shell, shlex.quote(python), _PAYLOAD_REDIRECT)}
 
 
 def interpreter(scratch):

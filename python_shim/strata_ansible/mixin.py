@@ -12,9 +12,9 @@ from .replay import queue_replay
 from .stopwatch import stopwatch
 
 MISSING_PYTHON_HINT = (
-    'strata: the image has no Python at {interpreter}, and Ansible runs its modules with Python inside the image. '
-    'Build from a base image that has python3 (strata-base:bookworm has it), install it first with a `raw:` task, '
-    'or set ansible_python_interpreter for this host.'
+    'strata: the image has no Python at {interpreter} (a task removed it, or strata_python: image asked for the '
+    "image's own). Set strata_python: mounted (or leave it unset) for this host, and strata runs Ansible's modules "
+    'with a Python it mounts while building and never ships; or set ansible_python_interpreter to a Python the image has.'
 )
 
 

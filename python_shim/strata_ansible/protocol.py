@@ -5,7 +5,7 @@ The engine's side is src/protocol/frames.ts; both follow that page.
 
 import msgpack
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -26,9 +26,13 @@ def hello():
     return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME}
 
 
-def open_host(host, base, tags, config, push, squash, scratch_files):
+def open_host(host, base, tags, config, push, squash, python_use, interpreter):
     return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push,
-            'squash': squash, 'scratch_files': scratch_files}
+            'squash': squash, 'python': {'use': python_use, 'interpreter': interpreter}}
+
+
+def scratch_files(host, files):
+    return {'type': 'scratch_files', 'host': host, 'files': files}
 
 
 def task(host, label, inputs, lookup, cacheable, secret):

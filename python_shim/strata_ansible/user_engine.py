@@ -26,7 +26,7 @@ from .engine import ENGINE_SCRIPT, PACKAGE_ROOT, START_TIMEOUT, EngineError
 # What the engine reads from the environment when it starts; an engine
 # started with other values is another engine.
 ENGINE_ENVIRONMENT = ('DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH',
-                      'STRATA_CACHE_REPO', 'STRATA_SECRET', 'XDG_DATA_HOME')
+                      'STRATA_CACHE_REPO', 'STRATA_SECRET', 'STRATA_RUNTIME_FROM', 'XDG_DATA_HOME', 'XDG_CACHE_HOME')
 
 
 def runtime_dir(env=None):

@@ -18,6 +18,8 @@ export interface FingerprintParts {
   inputs: PlainMap;
   /** False gives the task a fingerprint no later build can meet. */
   cacheable: boolean;
+  /** The mounted runtime the task runs with, if any (its Python is not the image's). */
+  runtime?: string;
 }
 
 /**
@@ -50,6 +52,8 @@ export function fingerprint(parts: FingerprintParts): string {
       position: parts.position,
       inputs: parts.inputs,
       nonce,
+      // Only there when mounted, so tasks that use the image's Python keep their fingerprints.
+      ...(parts.runtime ? { runtime: parts.runtime } : {}),
     }),
   );
 }

@@ -21,6 +21,9 @@ const PREFIX = 'strata-build';
  */
 export const SCRATCH_DIR = '/dev/strata';
 
+/** Where build containers see the mounted runtime (src/docker/runtime.ts), under /dev for the same reason. */
+export const RUNTIME_DIR = '/dev/strata-runtime';
+
 /** This machine, short; with the pid it names the engine that owns a container. */
 const MACHINE = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
@@ -44,7 +47,12 @@ export interface BuildContainer {
   name: string;
   /** The image the container was created from. */
   imageId: string;
+  /** The shell strata's own commands in the container run with. */
+  shell: string;
 }
+
+/** The image's own shell, which every image that runs Ansible's modules itself has. */
+const IMAGE_SHELL = '/bin/sh';
 
 /** A container-name-safe (and hostname-safe) form of an inventory host name. */
 export function safeName(host: string): string {
@@ -54,6 +62,11 @@ export function safeName(host: string): string {
 
 function containerName(build: string, host: string): string {
   return `${PREFIX}-${MACHINE}-${process.pid}-${build}-${safeName(host)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The name of a container this engine makes for itself, not for one build: removed when the engine ends, or after it died. */
+export function engineContainerName(purpose: string): string {
+  return containerName('0', purpose);
 }
 
 interface Owner {
@@ -80,7 +93,9 @@ export interface ContainerStart {
   build: string;
   /** A container whose network namespace (and host name) to join. */
   network?: string;
-  scratchFiles?: ScratchFiles;
+  scratchFiles: ScratchFiles;
+  /** The mounted runtime (src/docker/runtime.ts), whose shell then runs strata's commands. */
+  runtime?: { volume: string; shell: string };
 }
 
 /**
@@ -97,7 +112,8 @@ const lifelines = new Map<string, NodeJS.ReadWriteStream>();
 export async function startBuildContainer(docker: Dockerode, opts: ContainerStart): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const tied = !(await isPodman(docker));
-  const files = opts.scratchFiles ?? {};
+  const files = opts.scratchFiles;
+  const shell = opts.runtime?.shell ?? IMAGE_SHELL;
   const container = await dockerCall(`creating build container ${name}`, () =>
     docker.createContainer({
       name,
@@ -105,27 +121,29 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       Entrypoint: [],
       // Tied, the shell writes the scratch files itself before it waits, and
       // says so on the attached stdout: one request fewer than an exec.
-      Cmd: tied ? ['/bin/sh', '-c', `${scratchScript(files)}echo ${READY} && exec /bin/sh`, 'strata', ...Object.values(files)] : ['/bin/sh'],
+      Cmd: tied ? [shell, '-c', `${scratchScript(files)}echo ${READY} && exec ${shell}`, 'strata', ...Object.values(files)] : [shell],
       OpenStdin: true,
       StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),
       HostConfig: {
         Tmpfs: { [SCRATCH_DIR]: 'rw,exec,mode=1777' },
+        Mounts: opts.runtime ? [{ Type: 'volume', Source: opts.runtime.volume, Target: RUNTIME_DIR, ReadOnly: true }] : undefined,
         NetworkMode: opts.network ? `container:${opts.network}` : undefined,
         AutoRemove: tied,
       },
     }),
   );
+  const made = { id: container.id, name, imageId: opts.imageId, shell };
   try {
     const lifeline = tied ? await holdStdin(docker, container, name) : undefined;
     await dockerCall(`starting build container ${name}`, () => container.start());
     if (lifeline) await lifeline.ready;
-    else await placeScratchFiles(container, name, files);
+    else await placeScratchFiles(container, made, files);
   } catch (err) {
     await removeContainer(docker, container.id);
     throw err;
   }
-  return { id: container.id, name, imageId: opts.imageId };
+  return made;
 }
 
 /** What a build container's shell prints once its scratch files are in place. */
@@ -157,7 +175,7 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
       if (said.includes(READY)) resolve();
     });
     const failed = () =>
-      reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.trim() ? `: ${said.trim()}` : ''}; the image needs /bin/sh`));
+      reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.trim() ? `: ${said.trim()}` : ''}; ${NEEDS_SHELL}`));
     // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
     lifeline.on('error', failed);
     lifeline.on('end', failed);
@@ -172,15 +190,17 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
  * the tmpfs exists only once the container runs, where the archive API
  * cannot reach it. (Podman's containers, which are not tied to the engine.)
  */
-async function placeScratchFiles(container: Dockerode.Container, name: string, files: ScratchFiles): Promise<void> {
+async function placeScratchFiles(container: Dockerode.Container, made: BuildContainer, files: ScratchFiles): Promise<void> {
   const names = Object.keys(files);
   if (names.length === 0) return;
   const script = `${scratchScript(files)}exit 0`;
-  const { code, said } = await runShell(container, `preparing build container ${name}`, [script, 'strata', ...Object.values(files)]);
+  const { code, said } = await runShell(container, made.shell, `preparing build container ${made.name}`, [script, 'strata', ...Object.values(files)]);
   if (code !== 0) {
-    throw new StrataError('docker_error', `could not write strata's scratch files into build container ${name} (exit ${code}): ${said.trim()}; the image needs /bin/sh`);
+    throw new StrataError('docker_error', `could not write strata's scratch files into build container ${made.name} (exit ${code}): ${said.trim()}; ${NEEDS_SHELL}`);
   }
 }
+
+const NEEDS_SHELL = 'the image needs /bin/sh, or strata_python: mounted to bring a shell with the mounted runtime';
 
 /**
  * Ends every process a task started in a build container that stays up
@@ -190,15 +210,15 @@ async function placeScratchFiles(container: Dockerode.Container, name: string, f
  */
 export async function stopTaskProcesses(docker: Dockerode, container: BuildContainer): Promise<void> {
   // kill -1 signals every process but PID 1 and the caller.
-  const { code, said } = await runShell(docker.getContainer(container.id), `stopping the processes of the last task in ${container.name}`, [
+  const { code, said } = await runShell(docker.getContainer(container.id), container.shell, `stopping the processes of the last task in ${container.name}`, [
     'kill -9 -1 2>/dev/null; exit 0',
   ]);
   if (code !== 0) throw new StrataError('docker_error', `could not stop the last task's processes in ${container.name} (exit ${code}): ${said.trim()}`);
 }
 
-/** Runs `/bin/sh -c ARGS...` as root in a running container, to its end. */
-async function runShell(container: Dockerode.Container, doing: string, args: string[]): Promise<{ code: number; said: string }> {
-  const exec = await dockerCall(doing, () => container.exec({ Cmd: ['/bin/sh', '-c', ...args], User: '0', AttachStdout: true, AttachStderr: true }));
+/** Runs `SHELL -c ARGS...` as root in a running container, to its end. */
+async function runShell(container: Dockerode.Container, shell: string, doing: string, args: string[]): Promise<{ code: number; said: string }> {
+  const exec = await dockerCall(doing, () => container.exec({ Cmd: [shell, '-c', ...args], User: '0', AttachStdout: true, AttachStderr: true }));
   const stream = await dockerCall(doing, () => exec.start({}));
   let said = '';
   stream.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));

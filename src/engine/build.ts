@@ -13,11 +13,14 @@ import {
   OpenHostReply,
   OpenHostRequest,
   PROTOCOL_VERSION,
+  PYTHON_USES,
+  PythonChoice,
   Request,
   StrataError,
 } from '../protocol/frames';
 import { DockerEntryStore } from '../cache/entry-store';
 import { DockerWorkshop } from '../docker/workshop';
+import { MountedRuntime, mountedRuntime } from '../docker/runtime';
 import { HostChain } from './host-chain';
 import { buildLogger, Logger } from './log';
 import { EngineSettings } from './settings';
@@ -29,6 +32,7 @@ export class Build {
   readonly id = randomBytes(6).toString('hex');
   private greeted = false;
   private readonly hosts = new Map<string, HostChain>();
+  private readonly opened = new Map<string, OpenHostReply>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private ended: Promise<number> | undefined;
   /** Warnings about this build not yet sent to it. */
@@ -68,6 +72,9 @@ export class Build {
     switch (req.type) {
       case 'open_host':
         return { ...(await this.openHost(req)) };
+      case 'scratch_files':
+        this.chain(req.host).useScratchFiles(checkScratchFiles(req.host, req.files));
+        return {};
       case 'task':
         return { ...(await this.chain(req.host).task(req)) };
       case 'task_done':
@@ -96,17 +103,28 @@ export class Build {
   private async openHost(req: OpenHostRequest): Promise<OpenHostReply> {
     const config = parseImageConfig(req.host, req.config);
     const tags = checkImageTags(req.host, req.tags);
-    const existing = this.hosts.get(req.host);
-    if (existing) return { base_id: existing.baseId };
-    const scratchFiles = checkScratchFiles(req.host, req.scratch_files);
+    const python = checkPythonChoice(req.host, req.python as unknown as Record<string, unknown>);
+    const existing = this.opened.get(req.host);
+    if (existing) return existing;
     const base = await resolveBaseImage(this.docker, req.host, req.base);
+    const { runtime, imageShell } = await this.runtimeFor(base.id, python);
     const entries = new DockerEntryStore(this.docker, req.host, this.settings);
     this.hosts.set(
       req.host,
-      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, scratchFiles, entries, workshop: this.workshop, log: this.buildLog }),
+      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, entries, workshop: this.workshop, log: this.buildLog }),
     );
-    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19) });
-    return { base_id: base.id };
+    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null });
+    const reply = { base_id: base.id, runtime: runtime ? { python: runtime.python, shell: runtime.shell, image_shell: imageShell } : null };
+    this.opened.set(req.host, reply);
+    return reply;
+  }
+
+  /** The runtime the host's modules run with: the image's Python (none here), or the mounted one. */
+  private async runtimeFor(baseId: string, python: PythonChoice): Promise<{ runtime?: MountedRuntime; imageShell: boolean }> {
+    if (python.use === 'image') return { imageShell: true };
+    const tools = await this.settings.baseTools.tools(this.docker, baseId, python.interpreter);
+    if (python.use === 'auto' && tools.python) return { imageShell: tools.shell };
+    return { runtime: await mountedRuntime(this.docker, this.settings.runtimeFrom, this.log), imageShell: tools.shell };
   }
 
   private chain(host: string): HostChain {
@@ -143,4 +161,16 @@ export class Build {
     this.log.info('build ended', { build: this.id, containers_left: leftovers });
     return leftovers;
   }
+}
+
+/** strata_python as the plugin sent it, checked. */
+function checkPythonChoice(host: string, python: Record<string, unknown>): PythonChoice {
+  const { use, interpreter } = python;
+  if (typeof use !== 'string' || !(PYTHON_USES as readonly string[]).includes(use)) {
+    throw new StrataError('bad_config', `host ${host}: strata_python must be one of ${PYTHON_USES.join(', ')}, not ${JSON.stringify(use)}`);
+  }
+  if (typeof interpreter !== 'string' || !interpreter.trim()) {
+    throw new StrataError('bad_frame', `host ${host}: open_host's python.interpreter must be the interpreter path Ansible would use`);
+  }
+  return { use, interpreter };
 }

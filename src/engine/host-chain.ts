@@ -49,8 +49,8 @@ export interface HostChainOptions {
   push: boolean;
   /** Make the final image one layer over the base (strata_squash). */
   squash: boolean;
-  /** Files every build container gets in its scratch directory. */
-  scratchFiles: ScratchFiles;
+  /** The runtime mounted into the host's build containers, whose Python runs the modules. */
+  runtime?: { id: string; volume: string; shell: string };
   entries: EntryStore;
   workshop: Workshop;
   log: Logger;
@@ -86,12 +86,16 @@ export class HostChain {
     return this.opts.base.id;
   }
 
+  useScratchFiles(files: ScratchFiles): void {
+    this.worksites.useScratchFiles(files);
+  }
+
   async task(req: TaskRequest): Promise<TaskReply> {
     if (this.running) {
       throw new StrataError('state', `host ${this.host} asked for a task while "${this.running.label}" is still running`);
     }
     const reusable = this.reusable && req.cacheable;
-    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable });
+    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable, runtime: this.opts.runtime?.id });
     if (req.lookup && reusable) {
       const hit = await this.provenHit(fp, req.label);
       if (hit) {

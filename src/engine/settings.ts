@@ -4,6 +4,9 @@
 // python_shim/strata_ansible/settings.py. With a shared `strata serve`, these
 // come from the environment `strata serve` was started in, not the build's.
 
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { BaseToolsMemo } from '../docker/base-tools';
 import { checkImageTags } from '../docker/image-config';
 import { StrataError } from '../protocol/frames';
 import { keyFilePath, SealingKey } from '../cache/stored-value';
@@ -15,6 +18,10 @@ export interface EngineSettings {
   sealing: SealingKey;
   /** DOCKER_HOST as the user gave it; docker-modem reads the same variable to connect. */
   dockerHost: string;
+  /** STRATA_RUNTIME_FROM: the Debian image the mounted Python runtime is made in. */
+  runtimeFrom: string;
+  /** What base images have of Python and a shell, kept under XDG_CACHE_HOME. */
+  baseTools: BaseToolsMemo;
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): EngineSettings {
@@ -22,6 +29,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): EngineSettin
     cacheRepo: checkCacheRepo(env.STRATA_CACHE_REPO || undefined),
     sealing: new SealingKey(env.STRATA_SECRET || undefined, keyFilePath(env.XDG_DATA_HOME)),
     dockerHost: env.DOCKER_HOST || 'unix:///var/run/docker.sock',
+    runtimeFrom: env.STRATA_RUNTIME_FROM || 'debian:bookworm-slim',
+    baseTools: new BaseToolsMemo(join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'strata', 'base-tools-v1.json')),
   };
 }
 

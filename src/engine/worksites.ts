@@ -6,6 +6,7 @@
 
 import type { BuildContainer, ScratchFiles } from '../docker/containers';
 import { FLATTEN_AT } from '../docker/flatten';
+import { StrataError } from '../protocol/frames';
 import type { Workshop } from './chain-storage';
 import type { Logger } from './log';
 
@@ -25,8 +26,8 @@ export interface Link {
 export interface WorksitesOptions {
   host: string;
   build: string;
-  /** Files every build container gets in its scratch directory. */
-  scratchFiles: ScratchFiles;
+  /** The runtime every build container of the host mounts, if any. */
+  runtime?: { volume: string; shell: string };
   workshop: Workshop;
   log: Logger;
 }
@@ -44,8 +45,14 @@ export class Worksites {
   private networkHolder: Promise<BuildContainer> | undefined;
   /** Docker work running in the background; close() waits for it. */
   private readonly chores = new Set<Promise<void>>();
+  /** Files every build container gets in its scratch directory, once the plugin has sent them. */
+  private scratchFiles: ScratchFiles | undefined;
 
   constructor(private readonly opts: WorksitesOptions) {}
+
+  useScratchFiles(files: ScratchFiles): void {
+    this.scratchFiles = files;
+  }
 
   /** A build container whose filesystem is `tip`, reusing the current one when it still is. */
   async at(tip: Link): Promise<Worksite> {
@@ -135,7 +142,9 @@ export class Worksites {
   }
 
   private startContainer(imageId: string): Promise<BuildContainer> {
-    const start = { imageId, host: this.opts.host, build: this.opts.build, scratchFiles: this.opts.scratchFiles };
+    const { host, build, runtime } = this.opts;
+    if (!this.scratchFiles) throw new StrataError('state', `host ${host} needs its scratch files (scratch_files) before its first task`);
+    const start = { imageId, host, build, runtime, scratchFiles: this.scratchFiles };
     if (!this.networkHolder) {
       const first = this.opts.workshop.startContainer(start);
       this.networkHolder = first.catch((err) => {

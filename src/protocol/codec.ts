@@ -12,7 +12,8 @@ type FieldKind = 'int' | 'string' | 'bool' | 'map' | 'map?' | 'strings' | 'any';
 
 const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
   hello: { protocol: 'int', client: 'string' },
-  open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', scratch_files: 'map' },
+  open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', python: 'map' },
+  scratch_files: { host: 'string', files: 'map' },
   task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool' },
   task_done: { host: 'string', outcome: 'string', result: 'map?' },
   finish_host: { host: 'string' },

@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -33,8 +33,25 @@ export interface OpenHostRequest {
   push: boolean;
   /** strata_squash: the final image as one layer over the base. */
   squash: boolean;
-  /** Files (name: text) to place in every build container's scratch directory before a task runs there. */
-  scratch_files: { [name: string]: string };
+  /** strata_python, and the interpreter Ansible would run modules with. */
+  python: PythonChoice;
+}
+
+/** Which Python runs Ansible's modules in a host's build containers. */
+export interface PythonChoice {
+  /** `auto`: the mounted runtime when the base lacks `interpreter`; `mounted`: always; `image`: never. */
+  use: string;
+  interpreter: string;
+}
+
+export const PYTHON_USES = ['auto', 'mounted', 'image'] as const;
+
+/** Files (name: text) to place in every build container's scratch directory before a task runs there. */
+export interface ScratchFilesRequest {
+  id: number;
+  type: 'scratch_files';
+  host: string;
+  files: { [name: string]: string };
 }
 
 export interface TaskRequest {
@@ -70,7 +87,7 @@ export interface EndBuildRequest {
   type: 'end_build';
 }
 
-export type Request = HelloRequest | OpenHostRequest | TaskRequest | TaskDoneRequest | FinishHostRequest | EndBuildRequest;
+export type Request = HelloRequest | OpenHostRequest | ScratchFilesRequest | TaskRequest | TaskDoneRequest | FinishHostRequest | EndBuildRequest;
 export type RequestType = Request['type'];
 
 export interface HelloReply {
@@ -81,6 +98,17 @@ export interface HelloReply {
 
 export interface OpenHostReply {
   base_id: string;
+  /** The runtime mounted into the host's build containers, if its modules run with that Python. */
+  runtime: RuntimeReply | null;
+}
+
+export interface RuntimeReply {
+  /** Runs Python: the interpreter for Ansible's modules. */
+  python: string;
+  /** A shell (BusyBox) whose commands work in any image. */
+  shell: string;
+  /** Whether the image has /bin/sh of its own; without one, Ansible's shell must be `shell`. */
+  image_shell: boolean;
 }
 
 export type TaskReply =
@@ -118,6 +146,7 @@ export type OkReply = { id: number; type: 'ok' } & (
   | TaskReply
   | TaskDoneReply
   | FinishHostReply
+  | Record<string, never>
 );
 
 export interface ErrorReply {

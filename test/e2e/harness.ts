@@ -194,6 +194,39 @@ export function runInImage(ref: string, command: string[]): string {
   return result.stdout;
 }
 
+/**
+ * Reads files out of an image without running it (it may have no shell, or
+ * nothing but one binary): `paths` from a created container, as a tar.
+ */
+function fromCreatedContainer<T>(ref: string, read: (id: string) => T): T {
+  const created = spawnSync('docker', ['create', ref, 'strata-e2e-never-runs'], { encoding: 'utf8' });
+  if (created.status !== 0) throw new Error(`docker create ${ref} failed: ${created.stderr}`);
+  const id = created.stdout.trim();
+  try {
+    return read(id);
+  } finally {
+    spawnSync('docker', ['rm', '-f', id]);
+  }
+}
+
+/** One file of an image, read without running the image. */
+export function fileInImage(ref: string, path: string): string {
+  return fromCreatedContainer(ref, (id) => {
+    const result = spawnSync('bash', ['-c', 'set -o pipefail; docker cp "$1:$2" - | tar -xO', 'bash', id, path], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`no ${path} in ${ref}: ${result.stderr}`);
+    return result.stdout;
+  });
+}
+
+/** Every path in an image's file system (as `docker export` gives it), without a leading slash. */
+export function filesOfImage(ref: string): Set<string> {
+  return fromCreatedContainer(ref, (id) => {
+    const result = spawnSync('bash', ['-c', 'set -o pipefail; docker export "$1" | tar -t', 'bash', id], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    if (result.status !== 0) throw new Error(`docker export of ${ref} failed: ${result.stderr}`);
+    return new Set(result.stdout.split('\n').filter(Boolean).map((p) => p.replace(/^\.?\//, '').replace(/\/$/, '')));
+  });
+}
+
 /** The cache entries of one host, by fingerprint. */
 export async function cacheEntries(host: string): Promise<Dockerode.ImageInfo[]> {
   const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });

@@ -50,3 +50,18 @@ def test_a_module_file_and_its_arguments_are_passed_as_python_would(tmp_path):
 def test_the_interpreter_is_one_word_so_any_release_can_quote_it(tmp_path):
     # ansible-core 2.18 quotes the interpreter as a single word (shlex.join).
     assert ' ' not in launcher.interpreter(str(tmp_path))
+
+
+def test_the_launcher_runs_with_the_shell_it_is_given(tmp_path):
+    # An image without /bin/sh runs it with the mounted runtime's shell.
+    shell = tmp_path / 'shell'
+    shell.write_text('#!/bin/sh\ntouch "%s"\nexec /bin/sh "$@"\n' % (tmp_path / 'used'))
+    shell.chmod(0o755)
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    for name, text in launcher.scratch_files(python='python3', shell=str(shell)).items():
+        (scratch / name).write_text(text)
+        (scratch / name).chmod(0o755)
+    out = subprocess.run([launcher.interpreter(str(scratch))], input='print("ran")', capture_output=True, text=True, check=True)
+    assert out.stdout == 'ran\n'
+    assert (tmp_path / 'used').exists()

@@ -8,12 +8,12 @@ import { FLATTEN_AT } from '../../src/docker/flatten';
 import { HostChain } from '../../src/engine/host-chain';
 import { createLogger } from '../../src/engine/log';
 import { parseImageConfig } from '../../src/docker/image-config';
-import { TaskReply } from '../../src/protocol/frames';
+import { StrataError, TaskReply } from '../../src/protocol/frames';
 import { MemoryEntries, MemoryWorkshop, MemoryWorld } from './support/memory-storage';
 
 const HOST = 'web';
 
-function setup(world = new MemoryWorld()) {
+function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string; shell: string }) {
   const base = world.images.get('base') ?? { id: 'base', layers: ['base-layer'], labels: {} };
   world.images.set(base.id, base);
   const warnings: string[] = [];
@@ -26,11 +26,12 @@ function setup(world = new MemoryWorld()) {
     tags: ['shop/web:latest'],
     push: false,
     squash: false,
-    scratchFiles: {},
+    runtime,
     entries: new MemoryEntries(world),
     workshop: new MemoryWorkshop(world),
     log,
   });
+  chain.useScratchFiles({ python: '#!/bin/sh\n' });
   return { world, chain, warnings };
 }
 
@@ -60,6 +61,37 @@ function containerOf(reply: TaskReply): string {
 }
 
 describe('a host chain', () => {
+  it('mounts its runtime into every build container, and a task run with it is another task', async () => {
+    const world = new MemoryWorld();
+    const runtime = { id: 'r1', volume: 'strata-runtime-r1', shell: '/dev/strata-runtime/bin/sh' };
+    const mounted = setup(world, runtime);
+    const [withRuntime] = await runTasks(mounted.chain, world, ['echo one']);
+    assert.deepEqual(world.started[0].runtime, runtime);
+    assert.ok(world.started.every((start) => start.runtime === runtime));
+    await mounted.chain.close();
+    const startedBefore = world.started.length;
+    const own = setup(world);
+    const [withOwn] = await runTasks(own.chain, world, ['echo one']);
+    assert.equal(withOwn.outcome, 'miss', 'the entry made with the mounted runtime is not this task');
+    assert.notEqual(withOwn.fingerprint, withRuntime.fingerprint);
+    assert.equal(world.started[startedBefore].runtime, undefined);
+    await own.chain.close();
+  });
+
+  it('starts no container before the plugin has sent its scratch files', async () => {
+    const world = new MemoryWorld();
+    const base = { id: 'base', layers: ['base-layer'], labels: {} };
+    world.images.set(base.id, base);
+    const log = createLogger('warn', 'text', () => undefined);
+    const chain = new HostChain({
+      host: HOST, build: 'b1', base: { ...base, ref: 'base:latest', cmd: null, entrypoint: null }, config: parseImageConfig(HOST, {}),
+      tags: [], push: false, squash: false, entries: new MemoryEntries(world), workshop: new MemoryWorkshop(world), log,
+    });
+    await assert.rejects(chain.task(task('echo one')), (err: unknown) => err instanceof StrataError && err.code === 'state' && /scratch_files/.test(err.message));
+    assert.equal(world.started.length, 0);
+    await chain.close();
+  });
+
   it('runs a task that misses in a container from the tip, and commits it as a tagged entry', async () => {
     const { world, chain } = setup();
     const [reply] = await runTasks(chain, world, ['echo one']);

@@ -1,24 +1,25 @@
-// open_host's scratch_files: what the plugin may ask the engine to put in
-// every build container's scratch directory.
+// scratch_files: what the plugin may ask the engine to put in every build
+// container's scratch directory of a host.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeRequest, encodeValue } from '../../src/protocol/codec';
 import { checkScratchFiles } from '../../src/docker/containers';
-import { StrataError } from '../../src/protocol/frames';
+import { ScratchFilesRequest, StrataError } from '../../src/protocol/frames';
 
-const openHost = { id: 2, type: 'open_host', host: 'web', base: 'b', tags: [], config: null, push: false, squash: false };
+const scratchFiles = { id: 3, type: 'scratch_files', host: 'web' };
 
 describe('scratch files', () => {
-  it('travel in open_host as a map of name to text', () => {
-    const req = decodeRequest(encodeValue({ ...openHost, scratch_files: { python: '#!/bin/sh\nexec python3 "$@"\n' } }));
-    assert.deepEqual(checkScratchFiles('web', (req as { scratch_files: Record<string, unknown> }).scratch_files), {
+  it('travel in their own frame as a map of name to text', () => {
+    const req = decodeRequest(encodeValue({ ...scratchFiles, files: { python: '#!/bin/sh\nexec python3 "$@"\n' } }));
+    assert.equal(req.type, 'scratch_files');
+    assert.deepEqual(checkScratchFiles('web', (req as ScratchFilesRequest).files), {
       python: '#!/bin/sh\nexec python3 "$@"\n',
     });
   });
 
-  it('are required: an open_host without them is a bad frame', () => {
-    assert.throws(() => decodeRequest(encodeValue(openHost)), (err: unknown) => err instanceof StrataError && err.code === 'bad_frame');
+  it('are required: a scratch_files frame without them is a bad frame', () => {
+    assert.throws(() => decodeRequest(encodeValue(scratchFiles)), (err: unknown) => err instanceof StrataError && err.code === 'bad_frame');
   });
 
   for (const [name, text] of [['../etc/passwd', 'x'], ['a b', 'x'], ['', 'x'], ['python', 42]] as const) {

@@ -107,7 +107,7 @@ export class MemoryWorkshop implements Workshop {
   async startContainer(start: ContainerStart): Promise<BuildContainer> {
     if (!this.world.images.has(start.imageId)) throw new Error(`no image ${start.imageId}`);
     const id = this.world.newId('container');
-    const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, changed: false, running: false };
+    const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, shell: start.runtime?.shell ?? '/bin/sh', changed: false, running: false };
     this.world.containers.set(id, container);
     this.world.started.push({ ...start, name: container.name });
     return container;
