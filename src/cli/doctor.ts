@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { listEntries } from '../cache/catalog';
 import { connectDocker, dockerMessage, isDockerUnreachable } from '../docker/client';
+import { BaseToolsMemo } from '../docker/base-tools';
 import { readSettings } from '../engine/settings';
 import { PACKAGE_ROOT } from '../engine/version';
 import { ExitCode } from './errors';
@@ -116,34 +117,42 @@ function checkCommunityDocker(): Check {
     : { name: 'community.docker', status: 'fail', detail: 'the community.docker collection is not installed: its connection runs tasks in build containers', fix: 'ansible-galaxy collection install community.docker (Debian: apt-get install ansible)' };
 }
 
-/** Each image host's base image, from `ansible-inventory`: present, and with a Python for Ansible's modules. */
-async function checkBaseImages(docker: Dockerode, inventory: string): Promise<Check[]> {
+/** Each image host's base image, from `ansible-inventory`: present, and with a Python for Ansible's modules or the mounted one. */
+async function checkBaseImages(docker: Dockerode, inventory: string, baseTools: BaseToolsMemo): Promise<Check[]> {
   const listed = run('ansible-inventory', ['-i', inventory, '--list']);
   if (!listed.ok) return [{ name: 'inventory', status: 'fail', detail: `ansible-inventory -i ${inventory} failed: ${listed.out.split('\n').pop()}` }];
   const hostvars = (JSON.parse(listed.out.slice(listed.out.indexOf('{'))) as { _meta?: { hostvars?: Record<string, Record<string, unknown>> } })._meta?.hostvars ?? {};
-  const bases = new Map<string, string[]>();
+  const bases = new Map<string, { hosts: string[]; imageOnly: boolean }>();
   for (const [host, vars] of Object.entries(hostvars)) {
-    if (typeof vars.strata_from === 'string') bases.set(vars.strata_from, [...(bases.get(vars.strata_from) ?? []), host]);
+    if (typeof vars.strata_from !== 'string') continue;
+    const seen = bases.get(vars.strata_from) ?? { hosts: [], imageOnly: false };
+    seen.hosts.push(host);
+    seen.imageOnly ||= vars.strata_python === 'image';
+    bases.set(vars.strata_from, seen);
   }
   if (!bases.size) return [{ name: 'inventory', status: 'warn', detail: `no host in ${inventory} has strata_from, so none is built as an image` }];
   const checks: Check[] = [];
-  for (const [base, hosts] of bases) checks.push(await checkBaseImage(docker, base, hosts));
+  for (const [base, { hosts, imageOnly }] of bases) checks.push(await checkBaseImage(docker, baseTools, base, hosts, imageOnly));
   return checks;
 }
 
-async function checkBaseImage(docker: Dockerode, base: string, hosts: string[]): Promise<Check> {
+async function checkBaseImage(docker: Dockerode, baseTools: BaseToolsMemo, base: string, hosts: string[], imageOnly: boolean): Promise<Check> {
   const name = `base ${base}`;
   const of = `(strata_from of ${hosts.join(', ')})`;
+  let imageId: string;
   try {
-    await docker.getImage(base).inspect();
+    imageId = (await docker.getImage(base).inspect()).Id;
   } catch {
     return { name, status: 'fail', detail: `${base} ${of} is not in Docker`, fix: `docker pull ${base}, or build it` };
   }
-  const python = run('docker', ['run', '--rm', '--entrypoint', '/bin/sh', base, '-c', 'command -v python3 || command -v python']);
-  return python.ok
-    ? { name, status: 'ok', detail: `${base} ${of} has ${python.out}` }
-    : { name, status: 'fail', detail: `${base} ${of} has no python3, which Ansible's modules run with`, fix: 'use a base with python3, or install it with a raw: task first' };
+  const { python } = await baseTools.tools(docker, imageId, DEFAULT_INTERPRETER);
+  if (python) return { name, status: 'ok', detail: `${base} ${of} has ${DEFAULT_INTERPRETER}` };
+  if (!imageOnly) return { name, status: 'ok', detail: `${base} ${of} has no ${DEFAULT_INTERPRETER}: Ansible's modules run with the Python strata mounts while building` };
+  return { name, status: 'fail', detail: `${base} ${of} has no ${DEFAULT_INTERPRETER}, and strata_python: image asks for the image's own`, fix: 'leave strata_python unset (or set it to mounted) to build with the mounted Python' };
 }
+
+/** The Python Ansible's modules run with in an image, unless a host says otherwise. */
+const DEFAULT_INTERPRETER = '/usr/bin/python3';
 
 async function checkCache(docker: Dockerode): Promise<Check> {
   const entries = await listEntries(docker);
@@ -161,7 +170,7 @@ export async function doctorChecks(opts: { inventory?: string }): Promise<Check[
   checks.push(...ansible);
   if (ansible[0].status !== 'fail') checks.push(checkCommunityDocker());
   if (dockerCheck.status === 'ok') {
-    if (opts.inventory) checks.push(...(await checkBaseImages(docker, opts.inventory)));
+    if (opts.inventory) checks.push(...(await checkBaseImages(docker, opts.inventory, settings.baseTools)));
     checks.push(await checkCache(docker));
   }
   return checks;
