@@ -10,12 +10,12 @@ import {
   BASE_IMAGE,
   buildContainers,
   cacheEntries,
-  containersCreatedDuring,
   copyProject,
   fileInImage,
   filesOfImage,
   inspect,
   playbook,
+  rebuildFromCache,
   recap,
   removeImages,
   Run,
@@ -82,8 +82,9 @@ describe('bases without Python', () => {
       const tag = tagOf(host);
       const base = filesOfImage(from);
       const added = [...filesOfImage(tag)].filter((path) => !base.has(path)).sort();
-      const expected = host === BASES[0].host ? added.filter((p) => !p.startsWith('etc/')) : added;
-      assert.deepEqual(expected, [...MADE].sort(), `${host}: ${added.join(', ')}`);
+      // useradd leaves backups of the files it changed (etc/shadow-...) on the slim base.
+      const byTasks = host === BASES[0].host ? added.filter((p) => !p.startsWith('etc/')) : added;
+      assert.deepEqual(byTasks, MADE.filter((p) => !base.has(p)).sort(), `${host}: ${added.join(', ')}`);
       assert.ok(added.every((p) => !/python|strata/.test(p)), added.join(', '));
       const config = (await inspect(tag)).Config;
       assert.deepEqual(config.Volumes ?? null, null, 'no volume in the image config');
@@ -97,15 +98,7 @@ describe('bases without Python', () => {
   });
 
   it('rebuild from the cache with no container', async () => {
-    let warm!: Run;
-    const created = await containersCreatedDuring(() => (warm = playbook(dir)));
-    assert.equal(warm.code, 0, warm.out);
-    assert.equal(created, 0);
-    assert.deepEqual(recap(warm.out), recap(cold.out));
-    for (const { host } of BASES) {
-      const lines = strataLines(warm.out, host);
-      assert.ok(lines.length >= 10 && lines.every((l) => l === 'cached'), lines.join('\n'));
-    }
+    await rebuildFromCache(dir, cold, BASES.map((b) => b.host), 10);
   });
 
   it('an edit re-runs from the changed task on', () => {

@@ -174,6 +174,28 @@ export async function containersCreatedDuring(action: () => Promise<unknown> | u
     .filter((line) => (JSON.parse(line) as { from?: string }).from?.startsWith(CONTROLLER_IMAGE) !== true).length;
 }
 
+/**
+ * Rebuilds the playbook in `dir` and checks that it came from the cache
+ * alone: no container created, the recap of `cold`, and every task of each
+ * of `hosts` (more than `tasks` of them) cached. Returns the rebuild.
+ */
+export async function rebuildFromCache(dir: string, cold: Run, hosts: string[], tasks: number): Promise<Run> {
+  let warm!: Run;
+  const created = await containersCreatedDuring(() => (warm = playbook(dir)));
+  assertOk(warm.code === 0, warm.out);
+  assertOk(created === 0, `a cached rebuild created ${created} containers`);
+  assertOk(JSON.stringify(recap(warm.out)) === JSON.stringify(recap(cold.out)), `the recap differs:\n${warm.out}`);
+  for (const host of hosts) {
+    const lines = strataLines(warm.out, host);
+    assertOk(lines.length > tasks && lines.every((l) => l === 'cached'), `${host}:\n${lines.join('\n')}`);
+  }
+  return warm;
+}
+
+function assertOk(ok: boolean, message: string): void {
+  if (!ok) throw new Error(message);
+}
+
 export async function buildContainers(): Promise<string[]> {
   const found = await docker.listContainers({ all: true, filters: { name: ['strata-build'] } });
   return found.map((c) => c.Names[0]);

@@ -6,14 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import {
   BASE_IMAGE,
   buildContainers,
-  containersCreatedDuring,
   copyProject,
   playbook,
+  rebuildFromCache,
   recap,
   removeImages,
   Run,
   runInImage,
-  strataLines,
   unique,
   writeInventory,
 } from './harness';
@@ -67,15 +66,7 @@ describe('two images with roles, handlers, block/rescue, loops and includes', ()
   });
 
   it('rebuilds both from the cache: same recap, the same rescue path, no container', async () => {
-    let warm!: Run;
-    const created = await containersCreatedDuring(() => (warm = playbook(dir)));
-    assert.equal(warm.code, 0, warm.out);
-    assert.equal(created, 0);
-    assert.deepEqual(recap(warm.out), recap(cold.out));
-    for (const host of [api, worker]) {
-      const lines = strataLines(warm.out, host);
-      assert.ok(lines.length > 10 && lines.every((l) => l === 'cached'), lines.join('\n'));
-    }
+    const warm = await rebuildFromCache(dir, cold, [api, worker], 10);
     assert.match(warm.out, /TASK \[Record the rescue\]/);
     assert.match(warm.out, /RUNNING HANDLER \[shared : Record the role handler\]/);
     assert.match(warm.out, /changed: \[.*\] => \(item=a\)|ok: \[.*\] => \(item=a\)/, 'loop items are shown again');

@@ -14,3 +14,20 @@ def test_task_done_carries_outcome_and_result():
     assert protocol.task_done('web', protocol.COMMIT, {'changed': True}) == {
         'type': 'task_done', 'host': 'web', 'outcome': 'commit', 'result': {'changed': True}}
     assert protocol.task_done('web', protocol.DISCARD)['result'] is None
+
+
+def test_open_host_says_which_python_and_scratch_files_travel_after_it():
+    frame = protocol.open_host('web', 'debian:bookworm-slim', ['a:b'], None, False, False, 'auto', '/usr/bin/python3')
+    assert frame['python'] == {'use': 'auto', 'interpreter': '/usr/bin/python3'}
+    assert 'scratch_files' not in frame
+    assert protocol.scratch_files('web', {'python': '#!/bin/sh\n'}) == {
+        'type': 'scratch_files', 'host': 'web', 'files': {'python': '#!/bin/sh\n'}}
+
+
+def test_the_interpreter_sent_is_a_path_ansible_would_run():
+    from strata_ansible.build import _interpreter
+    same = lambda value: value  # noqa: E731 (the vars are already templated here)
+    assert _interpreter({'ansible_python_interpreter': '/opt/py/bin/python3'}, same) == '/opt/py/bin/python3'
+    # Interpreter discovery ('auto') is not a path: strata's default is what the image is asked for.
+    assert _interpreter({'ansible_python_interpreter': 'auto_silent'}, same) == '/usr/bin/python3'
+    assert _interpreter({}, same) == '/usr/bin/python3'
