@@ -29,10 +29,10 @@ ansible-versions: docker
 
 # What runs again on each newer ansible-core (Debian 12's 2.14 runs everything):
 # the Python unit tests everywhere; on the newest, the conformance suite and the
-# core end-to-end tests; on 2.19, to keep CI within its time, the conformance
-# suite and the example.
+# core end-to-end tests and the bases without Python; on 2.19, to keep CI
+# within its time, the conformance suite and the example.
 E2E_2.19 := ansible-version conformance example
-E2E_2.22 := ansible-version conformance example failures cache-controls two-images
+E2E_2.22 := ansible-version conformance example failures cache-controls two-images bare-bases
 test-ansible-versions: setup ansible-versions
 	@set -e; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \

@@ -308,6 +308,12 @@ data=${XDG_DATA_HOME:-$HOME/.local/share}
 mkdir -p "$data/strata"
 bind "$data/strata"
 args+=(-e "XDG_DATA_HOME=$data")
+# What strata remembers between builds (what base images hold, the plugin's code memo) is
+# under $XDG_CACHE_HOME/strata: the host's too. The per-user engine's socket stays inside.
+cache=${XDG_CACHE_HOME:-$HOME/.cache}
+mkdir -p "$cache/strata"
+bind "$cache/strata"
+args+=(-e "XDG_CACHE_HOME=$cache" -e XDG_RUNTIME_DIR=/run)
 # node (the plugin spawns `node bin/strata.js`): the host's binary, where the host finds it.
 node=${STRATA_NODE:-node}
 case $node in */*) ;; *) node=$(command -v "$node" || true) ;; esac
