@@ -21,6 +21,7 @@ const INPUT_NAMES: Record<string, string> = {
   ansible_core: 'the ansible-core release',
   stop: 'until, retries or delay (or a variable until reads)',
   interpreters: 'the interpreter',
+  mounted_runtime: 'the Python runtime strata mounts (strata_python, or a base that gained or lost Python)',
   shell: 'the shell or its executable',
   has_changed_when: 'whether changed_when is set',
   has_failed_when: 'whether failed_when is set',

@@ -18,8 +18,6 @@ export interface FingerprintParts {
   inputs: PlainMap;
   /** False gives the task a fingerprint no later build can meet. */
   cacheable: boolean;
-  /** The mounted runtime the task runs with, if any (its Python is not the image's). */
-  runtime?: string;
 }
 
 /**
@@ -52,8 +50,6 @@ export function fingerprint(parts: FingerprintParts): string {
       position: parts.position,
       inputs: parts.inputs,
       nonce,
-      // Only there when mounted, so tasks that use the image's Python keep their fingerprints.
-      ...(parts.runtime ? { runtime: parts.runtime } : {}),
     }),
   );
 }

@@ -56,6 +56,9 @@ export interface HostChainOptions {
   log: Logger;
 }
 
+/** The input that names the mounted runtime a task ran with (see withRuntime). */
+export const MOUNTED_RUNTIME_INPUT = 'mounted_runtime';
+
 /** Milliseconds as seconds for a log line. */
 function inSeconds(ms: number): number {
   return Number((ms / 1000).toFixed(2));
@@ -95,7 +98,8 @@ export class HostChain {
       throw new StrataError('state', `host ${this.host} asked for a task while "${this.running.label}" is still running`);
     }
     const reusable = this.reusable && req.cacheable;
-    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs: req.inputs, cacheable: reusable, runtime: this.opts.runtime?.id });
+    const inputs = this.withRuntime(req.inputs);
+    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs, cacheable: reusable });
     if (req.lookup && reusable) {
       const hit = await this.provenHit(fp, req.label);
       if (hit) {
@@ -107,7 +111,7 @@ export class HostChain {
     }
     const asked = Date.now();
     const site = await this.worksites.at(this.tip);
-    this.running = { fingerprint: fp, label: req.label, inputs: req.inputs, secret: req.secret, reusable, started: Date.now() };
+    this.running = { fingerprint: fp, label: req.label, inputs, secret: req.secret, reusable, started: Date.now() };
     this.opts.log.info('miss', {
       host: this.host,
       task: req.label,
@@ -117,6 +121,16 @@ export class HostChain {
       waited_seconds: inSeconds(Date.now() - asked),
     });
     return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
+  }
+
+  /**
+   * The task's inputs, with the mounted runtime's ID when its modules run
+   * with that Python: a task run with another Python is another task, and
+   * `strata explain` says so. Without one, the inputs are the plugin's alone,
+   * so tasks run with the image's own Python keep their fingerprints.
+   */
+  private withRuntime(inputs: PlainMap): PlainMap {
+    return this.opts.runtime ? { ...inputs, [MOUNTED_RUNTIME_INPUT]: this.opts.runtime.id } : inputs;
   }
 
   async taskDone(req: TaskDoneRequest): Promise<TaskDoneReply> {

@@ -20,6 +20,12 @@ describe('explainDifference', () => {
     assert.deepEqual(explain({ ...base, files: [{ ...base.files[0], sha256: 'bbb' }] }), ['template src config.ini.j2: rendered content changed']);
   });
 
+  it('names the mounted Python runtime, there or not or another', () => {
+    const reason = ['the Python runtime strata mounts (strata_python, or a base that gained or lost Python) changed'];
+    assert.deepEqual(explain({ ...base, mounted_runtime: 'a1' }), reason);
+    assert.deepEqual(explain({ ...base, mounted_runtime: 'b2' }, { ...base, mounted_runtime: 'a1' }), reason);
+  });
+
   it('names the args that variables changed', () => {
     assert.deepEqual(explain({ ...base, args: { ...base.args, dest: '/etc/other.ini', mode: '0600' } }), ['variable-rendered args changed: dest, mode']);
   });
