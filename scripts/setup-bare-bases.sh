@@ -32,7 +32,7 @@ tar_of() {  # IMAGE-NAME SCRIPT IMPORT-OPTIONS...
 if ! have strata-base:bookworm-slim; then
   echo "strata setup: building strata-base:bookworm-slim (Debian minbase without Python)"
   import_from strata-base:bookworm-slim \
-    'dpkg --purge $(dpkg-query -W -f "\${Package}\n" | grep -E "^(lib)?python3") >/dev/null && rm -rf /usr/lib/python3*' \
+    'dpkg --purge $(dpkg-query -W -f "\${Package}\n" | grep -E "^(lib)?python3") >/dev/null 2>&1 && rm -rf /usr/lib/python3*' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["bash"]'
 fi
 have debian:bookworm-slim || docker tag strata-base:bookworm-slim debian:bookworm-slim

@@ -8,24 +8,29 @@
 // It is made once per Docker daemon from Debian packages, in a container of
 // a Debian image (STRATA_RUNTIME_FROM, debian:bookworm-slim by default),
 // imported as an image of its own (which appears only once complete), and
-// copied from that image into the volume build containers mount.
+// copied from that image into the volume build containers mount. Its ID
+// names the recipe and the package versions it was made of: a task run with
+// another runtime is another task. Once made, it is used until its image is
+// removed, whatever becomes of the image it was made in.
 
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerCall, dockerMessage, followProgress, isNotFound, unlessGone } from './client';
+import { dockerCall, dockerMessage, followProgress, unlessGone } from './client';
 import { engineContainerName, removeContainer, RUNTIME_DIR } from './containers';
 import type { Logger } from '../engine/log';
 
-/** The image label naming the recipe (and builder image) a runtime image was made by. */
+/** The labels of a runtime's image and volume: its ID, and the recipe it was made by. */
 export const RUNTIME_LABEL = 'strata.runtime';
+const RECIPE_LABEL = 'strata.runtime.recipe';
 
 /** Where the runtime is while it is made, and inside its image. */
 const STAGING_DIR = '/runtime';
 
 /** What the engine needs to mount a runtime and to say which one ran a task. */
 export interface MountedRuntime {
-  /** Names the recipe and the image it was made from: a different runtime is a different task. */
+  /** Names the recipe and the packages it was made of: a different runtime is a different task. */
   id: string;
   volume: string;
   /** Runs Python through the runtime's own loader, on any libc or none. */
@@ -43,7 +48,7 @@ export interface MountedRuntime {
  */
 const RECIPE = `set -eu
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends python3.11 busybox-static >/dev/null
 out=${STAGING_DIR}
 mkdir -p $out/bin $out/lib
@@ -59,41 +64,61 @@ ln -s busybox $out/bin/sh
 printf '#!%s\\nexec %s --library-path %s --argv0 "$0" %s "$@"\\n' \\
   ${RUNTIME_DIR}/bin/sh "${RUNTIME_DIR}/lib/\${loader##*/}" ${RUNTIME_DIR}/lib ${RUNTIME_DIR}/bin/python3.11 > $out/bin/python3
 chmod 755 $out/bin/python3
-dpkg-query -W python3.11 libpython3.11-stdlib libc6 busybox-static > $out/VERSIONS
+dpkg-query -W python3.11 libpython3.11-stdlib libc6 busybox-static | tee $out/VERSIONS
 `;
 
-/** The runtime of each daemon, made or found once per engine. */
-const runtimes = new WeakMap<Dockerode, Promise<MountedRuntime>>();
+/** Which recipe a runtime image was made by: a newer strata with another recipe makes a new runtime. */
+const RECIPE_ID = createHash('sha256').update(RECIPE).digest('hex').slice(0, 16);
 
-/** The runtime, made first if this daemon has none; `builder` is the Debian image it is made in. */
+/** Runtimes being found or made, per daemon: builds that open hosts at once wait for the same one. */
+const inFlight = new WeakMap<Dockerode, Promise<MountedRuntime>>();
+
+/**
+ * The runtime, made first if this daemon has none; `builder` is the Debian
+ * image it is made in. Looked up for every host that needs it (two requests),
+ * since a volume can be removed between builds.
+ */
 export function mountedRuntime(docker: Dockerode, builder: string, log: Logger): Promise<MountedRuntime> {
-  let runtime = runtimes.get(docker);
+  let runtime = inFlight.get(docker);
   if (!runtime) {
     runtime = findOrMakeRuntime(docker, builder, log);
-    // A failure is said to the build that asked; the next one tries again.
-    runtime.catch(() => runtimes.delete(docker));
-    runtimes.set(docker, runtime);
+    inFlight.set(docker, runtime);
+    // A failure is said to the builds that asked; the next one tries again.
+    void runtime.catch(() => undefined).finally(() => inFlight.delete(docker));
   }
   return runtime;
 }
 
 async function findOrMakeRuntime(docker: Dockerode, builder: string, log: Logger): Promise<MountedRuntime> {
-  const builderId = await builderImage(docker, builder);
-  const id = createHash('sha256').update(RECIPE).update(builderId).digest('hex').slice(0, 16);
-  const volume = `strata-runtime-${id}`;
-  if (!(await unlessGone(docker.getVolume(volume).inspect()))) {
-    const imageId = (await runtimeImage(docker, id)) ?? (await makeRuntimeImage(docker, builder, id, log));
-    await fillVolume(docker, volume, imageId, id);
+  const image = (await runtimeImage(docker)) ?? (await makeRuntimeImage(docker, builder, log));
+  const volume = `strata-runtime-${image.id}`;
+  const found = await dockerCall('looking for the Python runtime volume', () => unlessGone(docker.getVolume(volume).inspect()));
+  if (found?.Labels?.[RUNTIME_LABEL] !== image.id) {
+    // Not filled by strata (Docker makes an empty one for a build container that mounts a removed volume).
+    if (found) await dockerCall('removing an empty Python runtime volume', () => docker.getVolume(volume).remove());
+    await fillVolume(docker, volume, image);
   }
-  return { id, volume, python: `${RUNTIME_DIR}/bin/python3`, shell: `${RUNTIME_DIR}/bin/sh` };
+  return { id: image.id, volume, python: `${RUNTIME_DIR}/bin/python3`, shell: `${RUNTIME_DIR}/bin/sh` };
 }
 
-async function builderImage(docker: Dockerode, ref: string): Promise<string> {
-  const found = await dockerCall(`looking up ${ref}`, () => unlessGone(docker.getImage(ref).inspect()));
-  if (found) return found.Id;
+interface RuntimeImage {
+  imageId: string;
+  /** The runtime's ID, from its image's label. */
+  id: string;
+}
+
+/** The newest runtime image of this recipe, if Docker has one. */
+async function runtimeImage(docker: Dockerode): Promise<RuntimeImage | undefined> {
+  const images = await dockerCall('looking for the Python runtime', () => docker.listImages({ filters: { label: [`${RECIPE_LABEL}=${RECIPE_ID}`] } }));
+  const newest = images.sort((a, b) => b.Created - a.Created)[0];
+  const id = newest?.Labels?.[RUNTIME_LABEL];
+  return newest && id ? { imageId: newest.Id, id } : undefined;
+}
+
+async function builderImage(docker: Dockerode, ref: string): Promise<void> {
+  if (await dockerCall(`looking up ${ref}`, () => unlessGone(docker.getImage(ref).inspect()))) return;
   try {
     await followProgress(docker, await docker.pull(ref));
-    return (await docker.getImage(ref).inspect()).Id;
   } catch (err) {
     throw new StrataError(
       'base_missing',
@@ -104,80 +129,70 @@ async function builderImage(docker: Dockerode, ref: string): Promise<string> {
   }
 }
 
-async function runtimeImage(docker: Dockerode, id: string): Promise<string | undefined> {
-  const images = await dockerCall('looking for the Python runtime', () =>
-    docker.listImages({ filters: { label: [`${RUNTIME_LABEL}=${id}`] } }),
-  );
-  return images[0]?.Id;
-}
-
-async function makeRuntimeImage(docker: Dockerode, builder: string, id: string, log: Logger): Promise<string> {
-  log.info('making the Python runtime for images without Python (once per Docker daemon)', { runtime: id, from: builder });
+async function makeRuntimeImage(docker: Dockerode, builder: string, log: Logger): Promise<RuntimeImage> {
+  await builderImage(docker, builder);
+  log.info('making the Python runtime for images without Python (once per Docker daemon)', { from: builder });
   const started = Date.now();
   const container = await dockerCall('creating the container that makes the Python runtime', () =>
     docker.createContainer({ name: engineContainerName('runtime-maker'), Image: builder, Entrypoint: [], Cmd: ['/bin/sh', '-c', RECIPE], User: '0' }),
   );
   try {
-    const output = await runToEnd(container);
-    if (output.code !== 0) {
+    const made = await runToEnd(docker, container);
+    if (made.code !== 0) {
       throw new StrataError(
         'docker_error',
-        `making the Python runtime in a container of ${builder} failed (exit ${output.code}): ${output.said.trim().slice(-2000)}; ` +
+        `making the Python runtime in a container of ${builder} failed (exit ${made.code}): ${made.stderr.trim().slice(-2000)}; ` +
           'it needs a Debian bookworm image that reaches a Debian mirror (STRATA_RUNTIME_FROM names it)',
       );
     }
+    // The package versions the recipe printed: the same recipe on the same packages is the same runtime.
+    const id = createHash('sha256').update(RECIPE_ID).update(made.stdout).digest('hex').slice(0, 16);
     const archive = await dockerCall('reading the Python runtime', () => container.getArchive({ path: STAGING_DIR }));
-    const imported = await dockerCall('importing the Python runtime', async () =>
-      followProgress<{ status?: string; error?: string }>(
+    await dockerCall('importing the Python runtime', async () =>
+      followProgress(
         docker,
-        await docker.importImage(archive, { repo: 'strata-runtime', tag: id, changes: [`LABEL ${RUNTIME_LABEL}=${id}`] }),
+        await docker.importImage(archive, { repo: 'strata-runtime', tag: id, changes: [`LABEL ${RUNTIME_LABEL}=${id} ${RECIPE_LABEL}=${RECIPE_ID}`] }),
       ),
     );
-    const imageId = await runtimeImage(docker, id);
-    if (!imageId) throw new StrataError('docker_error', `Docker imported the Python runtime but cannot find it (${JSON.stringify(imported.at(-1))})`);
-    log.info('made the Python runtime', { runtime: id, seconds: (Date.now() - started) / 1000 });
-    return imageId;
+    const image = await runtimeImage(docker);
+    if (!image) throw new StrataError('docker_error', 'Docker imported the Python runtime but cannot find it');
+    log.info('made the Python runtime', { runtime: image.id, seconds: (Date.now() - started) / 1000 });
+    return image;
   } finally {
     await removeContainer(docker, container.id);
   }
 }
 
-/** Starts a container and waits for its end: its exit code and what it said. */
-async function runToEnd(container: Dockerode.Container): Promise<{ code: number; said: string }> {
+/** Starts a container and waits for its end: its exit code and what it printed. */
+async function runToEnd(docker: Dockerode, container: Dockerode.Container): Promise<{ code: number; stdout: string; stderr: string }> {
   const stream = await dockerCall('attaching to the container that makes the Python runtime', () =>
     container.attach({ stream: true, stdout: true, stderr: true }),
   );
-  let said = '';
-  stream.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
+  const said = { stdout: '', stderr: '' };
+  const collect = (to: 'stdout' | 'stderr') => new Writable({ write: (chunk: Buffer, _enc, done) => ((said[to] += chunk.toString('utf8')), done()) });
+  docker.modem.demuxStream(stream, collect('stdout'), collect('stderr'));
+  const ended = new Promise((resolve) => stream.on('end', resolve).on('close', resolve).on('error', resolve));
   await dockerCall('starting the container that makes the Python runtime', () => container.start());
   const { StatusCode } = (await dockerCall('making the Python runtime', () => container.wait())) as { StatusCode: number };
-  return { code: StatusCode, said };
+  await ended;
+  return { code: StatusCode, ...said };
 }
 
 /**
  * Copies the runtime image's files into the volume build containers mount:
  * Docker fills an empty volume from the image of the first container that
- * mounts it. A failed copy leaves no volume, so the next build copies again.
+ * mounts it, when that container is created. The container never starts.
  */
-async function fillVolume(docker: Dockerode, volume: string, imageId: string, id: string): Promise<void> {
-  await dockerCall('creating the Python runtime volume', () => docker.createVolume({ Name: volume, Labels: { [RUNTIME_LABEL]: id } }));
-  let container: Dockerode.Container | undefined;
-  try {
-    container = await dockerCall('filling the Python runtime volume', () =>
-      docker.createContainer({
-        name: engineContainerName('runtime-filler'),
-        Image: imageId,
-        Entrypoint: [],
-        Cmd: [`${STAGING_DIR}/bin/busybox`, 'true'],
-        HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: STAGING_DIR }] },
-      }),
-    );
-    await dockerCall('filling the Python runtime volume', () => container!.start());
-    await dockerCall('filling the Python runtime volume', () => container!.wait());
-  } catch (err) {
-    if (container) await removeContainer(docker, container.id);
-    await docker.getVolume(volume).remove().catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
-    throw err;
-  }
+async function fillVolume(docker: Dockerode, volume: string, image: RuntimeImage): Promise<void> {
+  await dockerCall('creating the Python runtime volume', () => docker.createVolume({ Name: volume, Labels: { [RUNTIME_LABEL]: image.id } }));
+  const container = await dockerCall('filling the Python runtime volume', () =>
+    docker.createContainer({
+      name: engineContainerName('runtime-filler'),
+      Image: image.imageId,
+      Entrypoint: [],
+      Cmd: ['strata-never-runs'],
+      HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: STAGING_DIR }] },
+    }),
+  );
   await removeContainer(docker, container.id);
 }
