@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
-import { dockerCall } from '../docker/client';
+import { dockerCall, isPodman } from '../docker/client';
 import { checkScratchFiles, removeBuildContainers } from '../docker/containers';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
@@ -124,6 +124,13 @@ export class Build {
     if (python.use === 'image') return { imageShell: true };
     const tools = await this.settings.baseTools.tools(this.docker, baseId, python.interpreter);
     if (python.use === 'auto' && tools.python) return { imageShell: tools.shell };
+    if (await isPodman(this.docker)) {
+      throw new StrataError(
+        'bad_config',
+        `strata cannot mount its Python runtime through Podman yet, and the base image has no ${python.interpreter}` +
+          `${python.use === 'mounted' ? ' (or strata_python: mounted asks for the mounted one)' : ''}: build this host with Docker, or from a base with Python`,
+      );
+    }
     return { runtime: await mountedRuntime(this.docker, this.settings.runtimeFrom, this.log), imageShell: tools.shell };
   }
 

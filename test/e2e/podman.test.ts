@@ -21,6 +21,7 @@ const DOCKER_HOST = `unix://${socket}`;
 const host = unique('podman');
 const tag = `strata-e2e/${host}:latest`;
 const PODMAN_BRIDGE = 'cni-podman0';
+const BARE_BASE = 'strata-base:busybox';
 const bridgeWasThere = existsSync(`/sys/class/net/${PODMAN_BRIDGE}`);
 let service: ChildProcess | undefined;
 
@@ -28,7 +29,7 @@ before(async () => {
   writeFileSync(env.CONTAINERS_CONF, '[containers]\ndefault_ulimits = []\n');
   service = spawn('podman', [...storage, 'system', 'service', '--time=0', DOCKER_HOST], { stdio: 'ignore', env: { ...process.env, ...env } });
   await until(async () => Boolean(await podman.ping()), 'the Podman service');
-  const saved = spawnSync('docker', ['save', BASE_IMAGE], { maxBuffer: 1024 * 1024 * 1024 });
+  const saved = spawnSync('docker', ['save', BASE_IMAGE, BARE_BASE], { maxBuffer: 1024 * 1024 * 1024 });
   const loaded = spawnSync('podman', [...storage, 'load', '-q'], { input: saved.stdout, env: { ...process.env, ...env }, encoding: 'utf8' });
   assert.equal(loaded.status, 0, loaded.stderr);
 });
@@ -87,5 +88,17 @@ describe('building through Podman', () => {
     assert.equal(history.code, 0, history.out);
     const madeBy = (JSON.parse(history.out) as { madeBy: string; fingerprint?: string }[]).filter((r) => r.fingerprint).map((r) => r.madeBy);
     assert.deepEqual(madeBy, ['copy content=*** dest=/one', 'command echo podman']);
+  });
+});
+
+describe('a base without Python through Podman', () => {
+  it('is refused, with what to do, before any task runs', async () => {
+    const bare = unique('podman-bare');
+    const dir = copyProject('test/fixtures/small');
+    writeInventory(dir, { images: { [bare]: { strata_from: BARE_BASE, strata_image: `strata-e2e/${bare}:latest` } } });
+    const built = playbook(dir, [], { DOCKER_HOST });
+    assert.notEqual(built.code, 0, built.out);
+    assert.match(built.out, /strata cannot mount its Python runtime through Podman yet, and the base image has no \/usr\/bin\/python3: build this host with Docker, or from a base with Python/);
+    assert.deepEqual(await podman.listContainers({ all: true }), [], 'no container is left');
   });
 });
