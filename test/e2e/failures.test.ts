@@ -124,13 +124,13 @@ describe('bad input', () => {
     assert.deepEqual(await buildContainers(), []);
   });
 
-  it('a base image without a shell: the build fails clearly and a shared engine keeps serving', async () => {
+  it('a base image without a shell, when strata_python says to use the image\'s own: the build fails clearly and a shared engine keeps serving', async () => {
     const empty = spawnSync('bash', ['-c', 'tar -cf - --files-from /dev/null | docker import - strata-e2e/no-shell:latest'], { encoding: 'utf8' });
     assert.equal(empty.status, 0, empty.stderr);
     const engine = await serve(['--log-level', 'warn']);
     try {
       const env = { STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
-      const { dir } = small({ strata_from: 'strata-e2e/no-shell:latest' });
+      const { dir } = small({ strata_from: 'strata-e2e/no-shell:latest', strata_python: 'image' });
       await assertCleanFailure(playbook(dir, [], env), /Docker failed while starting build container .*\/bin\/sh/);
       assert.equal(engine.process.exitCode, null, 'the engine is still running');
       const good = playbook(small({}).dir, [], env);
