@@ -8,14 +8,12 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type Dockerode from 'dockerode';
 import { dockerCall, isNotFound } from './client';
-import { engineContainerName, removeContainer } from './containers';
+import { engineContainerName, IMAGE_SHELL, removeContainer } from './containers';
 
 export interface BaseTools {
   python: boolean;
   shell: boolean;
 }
-
-export const SHELL = '/bin/sh';
 
 /** The first word of an interpreter setting (`/usr/bin/env python3` runs /usr/bin/env). */
 function program(interpreter: string): string {
@@ -30,7 +28,7 @@ export class BaseToolsMemo {
 
   async tools(docker: Dockerode, imageId: string, interpreter: string): Promise<BaseTools> {
     const python = program(interpreter);
-    const paths = python.startsWith('/') ? [python, SHELL] : [SHELL];
+    const paths = python.startsWith('/') ? [python, IMAGE_SHELL] : [IMAGE_SHELL];
     const known = await this.load();
     const missing = paths.filter((p) => known[`${imageId} ${p}`] === undefined);
     if (missing.length) {
@@ -39,7 +37,7 @@ export class BaseToolsMemo {
       await this.save(known);
     }
     // A relative interpreter is looked up on the image's PATH, which strata cannot follow: it is trusted.
-    return { python: python.startsWith('/') ? known[`${imageId} ${python}`] : true, shell: known[`${imageId} ${SHELL}`] };
+    return { python: python.startsWith('/') ? known[`${imageId} ${python}`] : true, shell: known[`${imageId} ${IMAGE_SHELL}`] };
   }
 
   private load(): Promise<Record<string, boolean>> {

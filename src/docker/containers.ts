@@ -52,7 +52,14 @@ export interface BuildContainer {
 }
 
 /** The image's own shell, which every image that runs Ansible's modules itself has. */
-const IMAGE_SHELL = '/bin/sh';
+export const IMAGE_SHELL = '/bin/sh';
+
+/** A mounted runtime as a build container sees it (src/docker/runtime.ts). */
+export interface RuntimeMount {
+  volume: string;
+  /** Its shell, which then runs strata's own commands in the container. */
+  shell: string;
+}
 
 /** A container-name-safe (and hostname-safe) form of an inventory host name. */
 export function safeName(host: string): string {
@@ -94,8 +101,7 @@ export interface ContainerStart {
   /** A container whose network namespace (and host name) to join. */
   network?: string;
   scratchFiles: ScratchFiles;
-  /** The mounted runtime (src/docker/runtime.ts), whose shell then runs strata's commands. */
-  runtime?: { volume: string; shell: string };
+  runtime?: RuntimeMount;
 }
 
 /**

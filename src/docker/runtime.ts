@@ -18,7 +18,7 @@ import { Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall, dockerMessage, followProgress, unlessGone } from './client';
-import { engineContainerName, removeContainer, RUNTIME_DIR } from './containers';
+import { engineContainerName, IMAGE_SHELL, removeContainer, RUNTIME_DIR, RuntimeMount } from './containers';
 import type { Logger } from '../engine/log';
 
 /** The labels of a runtime's image and volume: its ID, and the recipe it was made by. */
@@ -29,14 +29,11 @@ const RECIPE_LABEL = 'strata.runtime.recipe';
 const STAGING_DIR = '/runtime';
 
 /** What the engine needs to mount a runtime and to say which one ran a task. */
-export interface MountedRuntime {
+export interface MountedRuntime extends RuntimeMount {
   /** Names the recipe and the packages it was made of: a different runtime is a different task. */
   id: string;
-  volume: string;
   /** Runs Python through the runtime's own loader, on any libc or none. */
   python: string;
-  /** A shell whose commands (mkdir, dd, rm...) work without any in the image. */
-  shell: string;
 }
 
 /**
@@ -134,7 +131,7 @@ async function makeRuntimeImage(docker: Dockerode, builder: string, log: Logger)
   log.info('making the Python runtime for images without Python (once per Docker daemon)', { from: builder });
   const started = Date.now();
   const container = await dockerCall('creating the container that makes the Python runtime', () =>
-    docker.createContainer({ name: engineContainerName('runtime-maker'), Image: builder, Entrypoint: [], Cmd: ['/bin/sh', '-c', RECIPE], User: '0' }),
+    docker.createContainer({ name: engineContainerName('runtime-maker'), Image: builder, Entrypoint: [], Cmd: [IMAGE_SHELL, '-c', RECIPE], User: '0' }),
   );
   try {
     const made = await runToEnd(docker, container);

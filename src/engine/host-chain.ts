@@ -7,7 +7,7 @@ import { extendsByOneTask } from '../cache/chain-check';
 import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
 import { fingerprint } from '../cache/fingerprint';
 import { BaseImage } from '../docker/base-image';
-import { SCRATCH_DIR, ScratchFiles } from '../docker/containers';
+import { RuntimeMount, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
 import { ImageConfig } from '../docker/image-config';
 import {
   FinishHostReply,
@@ -50,7 +50,7 @@ export interface HostChainOptions {
   /** Make the final image one layer over the base (strata_squash). */
   squash: boolean;
   /** The runtime mounted into the host's build containers, whose Python runs the modules. */
-  runtime?: { id: string; volume: string; shell: string };
+  runtime?: RuntimeMount & { id: string };
   entries: EntryStore;
   workshop: Workshop;
   log: Logger;

@@ -4,7 +4,7 @@
 // a task needs a container; this keeps the containers, and removes them all
 // when the host is done.
 
-import type { BuildContainer, ScratchFiles } from '../docker/containers';
+import type { BuildContainer, RuntimeMount, ScratchFiles } from '../docker/containers';
 import { FLATTEN_AT } from '../docker/flatten';
 import { StrataError } from '../protocol/frames';
 import type { Workshop } from './chain-storage';
@@ -27,7 +27,7 @@ export interface WorksitesOptions {
   host: string;
   build: string;
   /** The runtime every build container of the host mounts, if any. */
-  runtime?: { volume: string; shell: string };
+  runtime?: RuntimeMount;
   workshop: Workshop;
   log: Logger;
 }
