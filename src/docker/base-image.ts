@@ -31,24 +31,33 @@ async function pull(docker: Dockerode, ref: string): Promise<void> {
   await followProgress(docker, await docker.pull(ref));
 }
 
+/**
+ * Image `ref`, pulled if Docker does not have it. When neither works, the
+ * `base_missing` error `missing` words from Docker's reason.
+ */
+export async function imageOrPull(docker: Dockerode, ref: string, missing: (why: string) => string): Promise<Dockerode.ImageInspectInfo> {
+  const info = await inspectOrUndefined(docker, ref);
+  if (info) return info;
+  try {
+    await pull(docker, ref);
+  } catch (err) {
+    if (isDockerUnreachable(err)) throw explainDockerError(err, `pulling ${ref}`);
+    throw new StrataError('base_missing', missing(dockerMessage(err)));
+  }
+  const pulled = await inspectOrUndefined(docker, ref);
+  if (!pulled) throw new StrataError('base_missing', `image ${ref} was pulled but Docker cannot find it`);
+  return pulled;
+}
+
 /** The base image for `host`, pulled if Docker does not have it; `base_missing` when neither works. */
 export async function resolveBaseImage(docker: Dockerode, host: string, ref: string): Promise<BaseImage> {
-  let info = await inspectOrUndefined(docker, ref);
-  if (!info) {
-    try {
-      await pull(docker, ref);
-    } catch (err) {
-      if (isDockerUnreachable(err)) throw explainDockerError(err, `pulling ${ref}`);
-      const why = dockerMessage(err);
-      throw new StrataError(
-        'base_missing',
-        `base image ${ref} (strata_from of host ${host}) is not in Docker and could not be pulled: ${why}. ` +
-          'Build or pull it first (`make base-image` builds strata-base:bookworm), or fix strata_from in the inventory.',
-      );
-    }
-    info = await inspectOrUndefined(docker, ref);
-    if (!info) throw new StrataError('base_missing', `base image ${ref} was pulled but Docker cannot find it`);
-  }
+  const info = await imageOrPull(
+    docker,
+    ref,
+    (why) =>
+      `base image ${ref} (strata_from of host ${host}) is not in Docker and could not be pulled: ${why}. ` +
+      'Build or pull it first (`make base-image` builds strata-base:bookworm), or fix strata_from in the inventory.',
+  );
   return { id: info.Id, ref, layers: info.RootFS?.Layers ?? [], cmd: info.Config?.Cmd ?? null, entrypoint: normaliseEntrypoint(info.Config?.Entrypoint) };
 }
 

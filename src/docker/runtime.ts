@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
-import { dockerCall, dockerMessage, followProgress, unlessGone } from './client';
+import { imageOrPull } from './base-image';
+import { dockerCall, followProgress, unlessGone } from './client';
 import { engineContainerName, IMAGE_SHELL, removeContainer, RUNTIME_DIR, RuntimeMount } from './containers';
 import type { Logger } from '../engine/log';
 
@@ -112,22 +113,15 @@ async function runtimeImage(docker: Dockerode): Promise<RuntimeImage | undefined
   return newest && id ? { imageId: newest.Id, id } : undefined;
 }
 
-async function builderImage(docker: Dockerode, ref: string): Promise<void> {
-  if (await dockerCall(`looking up ${ref}`, () => unlessGone(docker.getImage(ref).inspect()))) return;
-  try {
-    await followProgress(docker, await docker.pull(ref));
-  } catch (err) {
-    throw new StrataError(
-      'base_missing',
-      `strata makes the Python runtime it mounts into images without Python from Debian packages, in a container of ${ref}, ` +
-        `which Docker does not have and could not pull (${dockerMessage(err)}). Pull or build a Debian bookworm image ` +
-        'and name it with STRATA_RUNTIME_FROM, or set strata_python: image for hosts whose base has Python.',
-    );
-  }
-}
-
 async function makeRuntimeImage(docker: Dockerode, builder: string, log: Logger): Promise<RuntimeImage> {
-  await builderImage(docker, builder);
+  await imageOrPull(
+    docker,
+    builder,
+    (why) =>
+      `strata makes the Python runtime it mounts into images without Python from Debian packages, in a container of ${builder}, ` +
+      `which Docker does not have and could not pull (${why}). Pull or build a Debian bookworm image ` +
+      'and name it with STRATA_RUNTIME_FROM, or set strata_python: image for hosts whose base has Python.',
+  );
   log.info('making the Python runtime for images without Python (once per Docker daemon)', { from: builder });
   const started = Date.now();
   const container = await dockerCall('creating the container that makes the Python runtime', () =>
