@@ -1,6 +1,7 @@
 // What the end-to-end tests share: running the real ansible-playbook with the
 // environment `strata env` prints, and looking at what Docker really holds.
 
+import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { Agent } from 'node:http';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -182,18 +183,14 @@ export async function containersCreatedDuring(action: () => Promise<unknown> | u
 export async function rebuildFromCache(dir: string, cold: Run, hosts: string[], tasks: number): Promise<Run> {
   let warm!: Run;
   const created = await containersCreatedDuring(() => (warm = playbook(dir)));
-  assertOk(warm.code === 0, warm.out);
-  assertOk(created === 0, `a cached rebuild created ${created} containers`);
-  assertOk(JSON.stringify(recap(warm.out)) === JSON.stringify(recap(cold.out)), `the recap differs:\n${warm.out}`);
+  assert.equal(warm.code, 0, warm.out);
+  assert.equal(created, 0, 'a cached rebuild creates no container');
+  assert.deepEqual(recap(warm.out), recap(cold.out));
   for (const host of hosts) {
     const lines = strataLines(warm.out, host);
-    assertOk(lines.length > tasks && lines.every((l) => l === 'cached'), `${host}:\n${lines.join('\n')}`);
+    assert.ok(lines.length > tasks && lines.every((l) => l === 'cached'), `${host}:\n${lines.join('\n')}`);
   }
   return warm;
-}
-
-function assertOk(ok: boolean, message: string): void {
-  if (!ok) throw new Error(message);
 }
 
 export async function buildContainers(): Promise<string[]> {
