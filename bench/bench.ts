@@ -20,6 +20,7 @@ import Dockerode from 'dockerode';
 import { stringify } from 'yaml';
 import { CACHE_REPO, entryLabels } from '../src/cache/entries';
 import { DockerEntryStore } from '../src/cache/entry-store';
+import { HostIndexes } from '../src/cache/image-events';
 import { readSettings } from '../src/engine/settings';
 import { PACKAGE_ROOT } from '../src/engine/version';
 
@@ -191,7 +192,7 @@ async function lookupsPerSecond(): Promise<{ loadMs: number; perLookupMs: number
   const fingerprints = await populate(host, 10_000);
   try {
     const start = process.hrtime.bigint();
-    const index = new DockerEntryStore(docker, host, readSettings());
+    const index = new DockerEntryStore(docker, host, readSettings(), new HostIndexes(docker, false));
     const entries = await index.indexed;
     const loadMs = Number(process.hrtime.bigint() - start) / 1e6;
     const lookups = 20_000;

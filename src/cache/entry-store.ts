@@ -8,6 +8,7 @@ import { unlessGone } from '../docker/client';
 import { labelText, spillLargeLabels } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
+import { HostIndexes } from './image-events';
 import { RemoteCache } from './remote';
 import { SealingKey } from './stored-value';
 
@@ -19,6 +20,8 @@ export interface EntryStoreSettings {
 
 export class DockerEntryStore {
   private readonly index: HostIndex;
+  /** Whether the index came from an earlier build, kept true since by Docker's events. */
+  readonly indexKept: boolean;
   private readonly remote: RemoteCache | undefined;
   private readonly sealing: SealingKey;
 
@@ -26,8 +29,9 @@ export class DockerEntryStore {
     private readonly docker: Dockerode,
     host: string,
     settings: EntryStoreSettings,
+    indexes: HostIndexes,
   ) {
-    this.index = new HostIndex(docker, host);
+    ({ index: this.index, kept: this.indexKept } = indexes.indexFor(host));
     this.remote = settings.cacheRepo ? new RemoteCache(docker, settings.cacheRepo, settings.sealing) : undefined;
     this.sealing = settings.sealing;
   }
@@ -41,9 +45,12 @@ export class DockerEntryStore {
   async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
     const known = this.index.lookup(fingerprint);
     if (known) return this.decode(known.imageId, known.labels, known.layers, { fingerprint, parent });
+    const asked = this.index.version;
     const info = await unlessGone(this.docker.getImage(entryTag(fingerprint)).inspect());
     if (!info) return undefined;
-    return this.decode(info.Id, info.Config?.Labels ?? {}, info.RootFS?.Layers ?? [], { fingerprint, parent });
+    const entry = { imageId: info.Id, labels: info.Config?.Labels ?? {}, layers: info.RootFS?.Layers ?? [] };
+    this.index.remember(fingerprint, entry, asked);
+    return this.decode(entry.imageId, entry.labels, entry.layers, { fingerprint, parent });
   }
 
   /**

@@ -2,9 +2,14 @@
 // lookup during the build costs no Docker call. Reading them takes a while
 // when Docker holds many images, so it happens in the background; until it is
 // done, and for an entry made after it (by this build, or by another build
-// running beside it), the entry store asks Docker for the one tag instead.
-// The list is read again for each build (prune, or another engine, may have
-// changed it); each image's layers only once per engine process.
+// running beside it), the entry store asks Docker for the one tag instead, and
+// what it finds is added here.
+//
+// The index only ever says "this tag names this image": an entry it does not
+// know is asked of Docker, so forgetting is always safe. An engine that serves
+// build after build keeps each host's index between them, and keeps it true
+// by following Docker's image events (image-events.ts): a tag moved, removed
+// or deleted is forgotten here; anything it cannot follow empties the index.
 
 import type Dockerode from 'dockerode';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
@@ -16,16 +21,27 @@ export interface KnownEntry {
   layers?: string[];
 }
 
+/** What an image event did to the cache's tags, as far as an index can follow it. */
+export type EntryChange =
+  | { kind: 'tagged'; fingerprint: string; imageId: string }
+  | { kind: 'untagged'; imageId: string }
+  | { kind: 'unknown' };
+
 export class HostIndex {
   private known: Map<string, KnownEntry> | undefined;
+  /** Changes heard before the list was read, applied once it is. */
+  private readonly early: EntryChange[] = [];
+  /** Bumped by every change followed: what was asked of Docker before one may be stale. */
+  private changes = 0;
   /** Settles when the entries have been read (or could not be). */
   readonly ready: Promise<void>;
 
-  constructor(docker: Dockerode, host: string) {
+  constructor(docker: Dockerode, host: string, after: Promise<unknown> = Promise.resolve()) {
     // Unread, the index only knows nothing: every lookup then asks Docker.
-    this.ready = readEntries(docker, host).then(
+    this.ready = after.then(() => readEntries(docker, host)).then(
       (known) => {
         this.known = known;
+        for (const change of this.early.splice(0)) this.follow(change);
       },
       () => undefined,
     );
@@ -39,6 +55,36 @@ export class HostIndex {
   lookup(fingerprint: string): Required<KnownEntry> | undefined {
     const known = this.known?.get(fingerprint);
     return known?.layers ? (known as Required<KnownEntry>) : undefined;
+  }
+
+  /**
+   * What Docker answered for `fingerprint` when asked, unless a change was
+   * heard since `asked` (the `version` taken before asking): the answer may
+   * predate it.
+   */
+  remember(fingerprint: string, entry: Required<KnownEntry>, asked: number): void {
+    if (this.known && asked === this.changes) this.known.set(fingerprint, entry);
+  }
+
+  /** The number `remember` compares with, taken before asking Docker. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Follows one change to the cache's tags, heard from Docker's events. */
+  follow(change: EntryChange): void {
+    this.changes++;
+    if (!this.known) {
+      this.early.push(change);
+      return;
+    }
+    if (change.kind === 'unknown') {
+      this.known.clear();
+    } else if (change.kind === 'tagged') {
+      if (this.known.get(change.fingerprint)?.imageId !== change.imageId) this.known.delete(change.fingerprint);
+    } else {
+      for (const [fingerprint, entry] of this.known) if (entry.imageId === change.imageId) this.known.delete(fingerprint);
+    }
   }
 }
 

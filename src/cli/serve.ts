@@ -81,6 +81,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       log,
       onBuildStarted: idle.busy,
       onBuildEnded: opts.private ? () => void stop(0) : idle.free,
+      keepIndexes: !opts.private,
     });
   } catch (err) {
     if (opts.pidFile) releasePidFile(opts.pidFile);

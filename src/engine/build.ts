@@ -19,6 +19,7 @@ import {
   StrataError,
 } from '../protocol/frames';
 import { DockerEntryStore } from '../cache/entry-store';
+import { HostIndexes } from '../cache/image-events';
 import { DockerWorkshop } from '../docker/workshop';
 import { MountedRuntime, mountedRuntime } from '../docker/runtime';
 import { HostChain } from './host-chain';
@@ -44,6 +45,7 @@ export class Build {
   constructor(
     private readonly docker: Dockerode,
     private readonly settings: EngineSettings,
+    private readonly indexes: HostIndexes,
     private readonly log: Logger,
   ) {
     this.workshop = new DockerWorkshop(docker);
@@ -108,12 +110,12 @@ export class Build {
     if (existing) return existing;
     const base = await resolveBaseImage(this.docker, req.host, req.base);
     const { runtime, imageShell } = await this.runtimeFor(base.id, python);
-    const entries = new DockerEntryStore(this.docker, req.host, this.settings);
+    const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
     this.hosts.set(
       req.host,
       new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, entries, workshop: this.workshop, log: this.buildLog }),
     );
-    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null });
+    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null, index_kept: entries.indexKept });
     const reply = { base_id: base.id, runtime: runtime ? { python: runtime.python, shell: runtime.shell, image_shell: imageShell } : null };
     this.opened.set(req.host, reply);
     return reply;

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import type Dockerode from 'dockerode';
 import { WebSocket, WebSocketServer } from 'ws';
 import { explainDockerError } from '../docker/client';
+import { HostIndexes } from '../cache/image-events';
 import { decodeRequest, encodeReply, salvageId } from '../protocol/codec';
 import { MAX_FRAME_BYTES, Reply, StrataError } from '../protocol/frames';
 import { Logger } from './log';
@@ -30,6 +31,8 @@ export interface EngineOptions {
   onBuildEnded?: () => void;
   /** Serve wss:// with this PEM certificate and key. */
   tls?: { cert: Buffer; key: Buffer };
+  /** Builds follow one another on this engine (not --private): keep the hosts' cache indexes between them. */
+  keepIndexes?: boolean;
 }
 
 export interface RunningEngine {
@@ -89,10 +92,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     },
   });
   const builds = new Set<Promise<void>>();
+  const indexes = new HostIndexes(opts.docker, opts.keepIndexes ?? false);
 
   wss.on('connection', (ws: WebSocket) => {
     opts.onBuildStarted?.();
-    const build = new Build(opts.docker, opts.settings, opts.log);
+    const build = new Build(opts.docker, opts.settings, indexes, opts.log);
     const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
       .then(() => build.close())
       .then(() => opts.onBuildEnded?.());
@@ -118,6 +122,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     async close() {
       for (const client of wss.clients) client.close(1001, 'engine shutting down');
       await Promise.all(builds);
+      indexes.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
       if ('path' in target) await rm(target.path, { force: true });
