@@ -28,7 +28,9 @@ class StrataMixin:
         plan = self._strata.plan(host, task, task_vars, play_context, self._loader)
         if isinstance(plan, Hit):
             with stopwatch.timing('replay'):
-                queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
+                replayed = queue_replay(self, host, task, task_vars, play_context, plan.result, plan.described.task_fields)
+            # Ansible's own handling of the result (callbacks, output), as for any task's.
+            replayed.deliver(self)
             return None
         if isinstance(plan, Miss):
             task, task_vars = plan.task, plan.task_vars

@@ -3,14 +3,16 @@
 A worker reports a task by putting TaskResults (and, for loops, one callback
 per item) on the strategy's final queue; the results thread and
 _process_pending_results then do register, notify, facts, stats and
-callbacks. A hit puts the stored result on that same queue, so everything
-after it happens exactly as on the cold run, and no worker, connection or
-container is involved.
+callbacks. A hit puts the stored result on a queue of the same kind, which
+hands it over at once through the results thread's own code
+(compat/local_queue.py), so everything after it happens exactly as on the
+cold run, and no worker, connection or container is involved.
 """
 
 from ansible.errors import AnsibleError
 
 from .compat import api
+from .compat.local_queue import LocalQueue
 
 
 def stored_form(result):
@@ -60,7 +62,8 @@ def reconsider_whens(result, task, task_vars, loader):
 
 
 def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fields):
-    """Queues `stored` as if a worker had just returned it for (host, task)."""
+    """Queues `stored` as if a worker had just returned it for (host, task),
+    on a LocalQueue the caller delivers to the strategy."""
     strategy._queued_task_cache[(host.name, task._uuid)] = {
         'host': host, 'task': task, 'task_vars': task_vars, 'play_context': play_context,
     }
@@ -68,14 +71,16 @@ def queue_replay(strategy, host, task, task_vars, play_context, stored, task_fie
     # makes it (from 2.21 on; the free strategy did it itself before).
     strategy._blocked_hosts[host.name] = True
     strategy._tqm.send_callback('v2_runner_on_start', host, task)
+    queue = LocalQueue()
     if api.replays_in_executor:
-        api.run_replay(strategy, host, task, task_vars, play_context, stored)
+        api.run_replay(strategy, queue, host, task, task_vars, play_context, stored)
     else:
-        _inject(strategy, host, task, task_vars, stored, task_fields)
+        _inject(strategy, queue, host, task, task_vars, stored, task_fields)
     strategy._pending_results += 1
+    return queue
 
 
-def _inject(strategy, host, task, task_vars, stored, task_fields):
+def _inject(strategy, queue, host, task, task_vars, stored, task_fields):
     """What a worker would have sent: the result, and the callbacks of the
     retries and loop items before it."""
     result = api.from_stored(dict(stored))
@@ -85,11 +90,11 @@ def _inject(strategy, host, task, task_vars, stored, task_fields):
         for item in result.get('results', []):
             item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars
             _relabel(item, task, item_vars, strategy._loader)
-            _send_retry_callbacks(strategy, host, task, item, item_vars, task_fields)
-            _send_item_callbacks(strategy, host, task, item, task_fields)
+            _send_retry_callbacks(strategy, queue, host, task, item, item_vars, task_fields)
+            _send_item_callbacks(queue, host, task, item, task_fields)
     else:
-        _send_retry_callbacks(strategy, host, task, result, task_vars, task_fields)
-    api.queue_result(strategy, host, task, result, task_fields)
+        _send_retry_callbacks(strategy, queue, host, task, result, task_vars, task_fields)
+    api.queue_result(queue, host, task, result, task_fields)
 
 
 def _relabel(item, task, item_vars, loader):
@@ -122,7 +127,7 @@ def retried_attempts(result, attempts_allowed, met):
     return max(attempts - 1, 0) if met else attempts
 
 
-def _send_retry_callbacks(strategy, host, task, result, variables, task_fields):
+def _send_retry_callbacks(strategy, queue, host, task, result, variables, task_fields):
     # The stored result is the last attempt's; only the count of the earlier
     # ones survives, so they are announced with that count alone.
     allowed = api.attempts_allowed(task, variables, strategy._loader)
@@ -131,17 +136,17 @@ def _send_retry_callbacks(strategy, host, task, result, variables, task_fields):
     met = until_met(result, task, variables, strategy._loader)
     for attempt in range(1, retried_attempts(result, allowed, met) + 1):
         retry = {'attempts': attempt, 'retries': allowed, '_ansible_retry': True}
-        api.queue_callback(strategy, 'v2_runner_retry', host, task, retry, task_fields)
+        api.queue_callback(queue, 'v2_runner_retry', host, task, retry, task_fields)
 
 
-def _send_item_callbacks(strategy, host, task, item, task_fields):
+def _send_item_callbacks(queue, host, task, item, task_fields):
     # The same choice of callbacks TaskExecutor._run_loop makes per item.
     if api.is_failed(item) or item.get('unreachable'):
-        api.queue_callback(strategy, 'v2_runner_item_on_failed', host, task, item, task_fields)
+        api.queue_callback(queue, 'v2_runner_item_on_failed', host, task, item, task_fields)
     elif api.is_skipped(item):
-        api.queue_callback(strategy, 'v2_runner_item_on_skipped', host, task, item, task_fields)
+        api.queue_callback(queue, 'v2_runner_item_on_skipped', host, task, item, task_fields)
     else:
         if task_fields.get('diff'):
-            api.queue_callback(strategy, 'v2_on_file_diff', host, task, item, task_fields)
+            api.queue_callback(queue, 'v2_on_file_diff', host, task, item, task_fields)
         if task.action not in api.INVENTORY_ACTIONS:
-            api.queue_callback(strategy, 'v2_runner_item_on_ok', host, task, item, task_fields)
+            api.queue_callback(queue, 'v2_runner_item_on_ok', host, task, item, task_fields)

@@ -102,11 +102,11 @@ class Legacy:
     def from_stored(self, stored):
         return wrap_var(stored)
 
-    def queue_result(self, strategy, host, task, result, task_fields):
-        strategy._final_q.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
+    def queue_result(self, queue, host, task, result, task_fields):
+        queue.send_task_result(host.name, task._uuid, result, task_fields=task_fields)
 
-    def queue_callback(self, strategy, method, host, task, result, task_fields):
-        strategy._final_q.send_callback(method, TaskResult(host.name, task._uuid, result, task_fields=task_fields))
+    def queue_callback(self, queue, method, host, task, result, task_fields):
+        queue.send_callback(method, TaskResult(host.name, task._uuid, result, task_fields=task_fields))
 
     def is_failed(self, result):
         return TaskResult(None, None, result).is_failed()

@@ -95,11 +95,11 @@ class Tagged:
     def from_stored(self, stored):
         return _deserialized(stored)
 
-    def queue_result(self, strategy, host, task, result, task_fields):
-        strategy._final_q.send_task_result(_task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
+    def queue_result(self, queue, host, task, result, task_fields):
+        queue.send_task_result(_task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
 
-    def queue_callback(self, strategy, method, host, task, result, task_fields):
-        strategy._final_q.send_callback(method, _task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
+    def queue_callback(self, queue, method, host, task, result, task_fields):
+        queue.send_callback(method, _task_result._RawTaskResult(host=host, task=task, return_data=result, task_fields=task_fields))
 
     def is_failed(self, result):
         return _task_result._RawTaskResult(host=None, task=None, return_data=result, task_fields={}).is_failed()

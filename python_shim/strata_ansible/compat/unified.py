@@ -58,7 +58,7 @@ class Unified(Tagged):
     def replace_message(self, task_result, message):
         task_result.utr.msg = message
 
-    def run_replay(self, strategy, host, task, task_vars, play_context, stored):
+    def run_replay(self, strategy, final_q, host, task, task_vars, play_context, stored):
         """Runs the task through TaskExecutor with the stored result as its
         action's, and sends what it returns as the worker would."""
         replayed = task.copy(exclude_tasks=True)
@@ -69,11 +69,11 @@ class Unified(Tagged):
         variables = dict(task_vars, ansible_connection='local')
         with TaskContext.create(task=replayed, task_vars=variables, host_name=host.name):
             executor = _ReplayExecutor(_deserialized(stored), host, play_context, strategy._loader,
-                                       plugin_loader.get_plugin_loader_namespace(), strategy._final_q,
+                                       plugin_loader.get_plugin_loader_namespace(), final_q,
                                        strategy._variable_manager)
             utr = executor.run()
             utr.finalize_registered_values()
-            strategy._final_q.send_task_result(host, replayed, utr)
+            final_q.send_task_result(host, replayed, utr)
 
 
 class _ReplayExecutor(TaskExecutor):
