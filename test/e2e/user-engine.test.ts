@@ -8,7 +8,21 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BASE_IMAGE, buildContainers, copyProject, eventually, playbook, removeImages, strata, strataLines, unique, writeInventory } from './harness';
+import {
+  BASE_IMAGE,
+  buildContainers,
+  cacheEntries,
+  command,
+  copyProject,
+  eventually,
+  playbook,
+  removeImages,
+  serve,
+  strata,
+  strataLines,
+  unique,
+  writeInventory,
+} from './harness';
 
 // A runtime directory of this file's own, so its engines are told apart from any other.
 const runtime = mkdtempSync(join(tmpdir(), 'strata-runtime-'));
@@ -93,5 +107,40 @@ describe('the engine builds share', () => {
     const run = playbook(dir, [], { ...env, STRATA_PRIVATE_ENGINE: '1' });
     assert.equal(run.code, 0, run.out);
     assert.deepEqual(enginePids(), []);
+  });
+});
+
+describe('an engine that serves build after build', () => {
+  it("keeps each host's cache index between builds, and forgets what is removed between them", async () => {
+    const engine = await serve();
+    try {
+      const served = { ...env, STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
+      const { dir, host } = project();
+      const kinds = (args: string[] = []) => {
+        const run = playbook(dir, args, served);
+        assert.equal(run.code, 0, run.out);
+        return strataLines(run.out, host).map((l) => l.split(',')[0]);
+      };
+      const keptFor = () => engine.log().match(new RegExp(`host opened .*host=${host} .*index_kept=true`, 'g'))?.length ?? 0;
+      assert.deepEqual(kinds(), ['built', 'built']);
+      assert.deepEqual(kinds(), ['cached', 'cached']);
+      assert.deepEqual(kinds(), ['cached', 'cached']);
+      // playbook() blocks this process: the engine's log is read once it yields.
+      assert.ok(await eventually(async () => keptFor() === 2, 5), `both rebuilds looked up in the index the first build read:\n${engine.log()}`);
+
+      // The last task's entry untagged behind the engine's back: its image
+      // lives on (the image's own tag), so only the events can tell.
+      const [last] = (await cacheEntries(host)).filter((e) => e.Labels['strata.kind'] === 'layer').sort((a, b) => Number(b.Labels['strata.position']) - Number(a.Labels['strata.position']));
+      const lastTag = last.RepoTags!.find((t) => t.startsWith('strata-cache:'))!;
+      command('docker', ['rmi', lastTag]);
+      assert.deepEqual(kinds(), ['cached', 'built'], 'the removed entry is not served from memory');
+      assert.ok(await eventually(async () => keptFor() === 3, 5), engine.log());
+
+      assert.equal(strata(['prune', '--all', '--host', host]).code, 0);
+      assert.deepEqual(kinds(), ['built', 'built']);
+      assert.deepEqual(await buildContainers(), []);
+    } finally {
+      await engine.stop();
+    }
   });
 });

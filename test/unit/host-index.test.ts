@@ -1,0 +1,113 @@
+// The cache index an engine keeps between builds, following Docker's image
+// events: what each event means for it, and that it only forgets or learns
+// what Docker says, in the order Docker said it.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type Dockerode from 'dockerode';
+import { entryChangeOf } from '../../src/cache/image-events';
+import { HostIndex } from '../../src/cache/host-index';
+
+const fp = (c: string) => c.repeat(64);
+const image = (c: string) => `sha256:${c.repeat(64)}`;
+
+/** A Docker that lists the given tags (tag -> image ID) and inspects any image. */
+function listing(tags: Record<string, string>): Dockerode {
+  const images = Object.entries(tags).map(([tag, id]) => ({ Id: id, RepoTags: [tag], Labels: {} }));
+  return {
+    listImages: async () => images,
+    getImage: (id: string) => ({ inspect: async () => ({ Id: id, RootFS: { Layers: [`layer-of-${id}`] } }) }),
+  } as unknown as Dockerode;
+}
+
+async function indexOf(tags: Record<string, string>, after?: Promise<unknown>): Promise<HostIndex> {
+  const index = new HostIndex(listing(tags), 'h', after);
+  await index.ready;
+  // The layers are read in the background, one inspection each.
+  await new Promise((resolve) => setImmediate(resolve));
+  return index;
+}
+
+describe('an image event, for the cache index', () => {
+  it('is a tag moved when it tags a cache entry, and nothing when it tags another repository', () => {
+    assert.deepEqual(entryChangeOf({ Action: 'tag', Actor: { ID: image('a'), Attributes: { name: `strata-cache:${fp('1')}` } } }), {
+      kind: 'tagged',
+      fingerprint: fp('1'),
+      imageId: image('a'),
+    });
+    // Podman names local images with their registry.
+    assert.equal(entryChangeOf({ status: 'tag', Actor: { ID: image('a'), Attributes: { name: `localhost/strata-cache:${fp('1')}` } } })?.kind, 'tagged');
+    assert.equal(entryChangeOf({ Action: 'tag', Actor: { ID: image('a'), Attributes: { name: 'myapp:latest' } } }), undefined);
+  });
+
+  it("is every tag of an image gone when it is untagged or deleted (Docker does not say which tag)", () => {
+    for (const Action of ['untag', 'delete']) {
+      assert.deepEqual(entryChangeOf({ Action, Actor: { ID: image('b'), Attributes: { name: image('b') } } }), { kind: 'untagged', imageId: image('b') });
+    }
+  });
+
+  it('is nothing for actions that move no tag, and unknown for those that set tags unseen or are not known', () => {
+    for (const Action of ['push', 'save', 'import']) assert.equal(entryChangeOf({ Action, Actor: { ID: image('c') } }), undefined);
+    for (const Action of ['load', 'pull', 'remove', 'something-new', '']) assert.deepEqual(entryChangeOf({ Action, Actor: { ID: image('c') } }), { kind: 'unknown' });
+    assert.deepEqual(entryChangeOf({ Action: 'untag', Actor: { ID: 'not-an-id' } }), { kind: 'unknown' });
+  });
+});
+
+describe('a host index following the events', () => {
+  const tags = { [`strata-cache:${fp('1')}`]: image('a'), [`strata-cache:${fp('2')}`]: image('a'), [`strata-cache:${fp('3')}`]: image('b') };
+
+  it('forgets every entry of an image untagged, and only those', async () => {
+    const index = await indexOf(tags);
+    assert.equal(index.lookup(fp('1'))?.imageId, image('a'));
+    index.follow({ kind: 'untagged', imageId: image('a') });
+    assert.equal(index.lookup(fp('1')), undefined);
+    assert.equal(index.lookup(fp('2')), undefined);
+    assert.equal(index.lookup(fp('3'))?.imageId, image('b'));
+  });
+
+  it('keeps an entry tagged again on its own image (a hit marking it used), and forgets one moved to another', async () => {
+    const index = await indexOf(tags);
+    index.follow({ kind: 'tagged', fingerprint: fp('3'), imageId: image('b') });
+    assert.equal(index.lookup(fp('3'))?.imageId, image('b'));
+    index.follow({ kind: 'tagged', fingerprint: fp('1'), imageId: image('c') });
+    assert.equal(index.lookup(fp('1')), undefined, 'the new image is asked of Docker, not guessed');
+  });
+
+  it('forgets everything on an event it cannot follow', async () => {
+    const index = await indexOf(tags);
+    index.follow({ kind: 'unknown' });
+    assert.equal(index.size, 0);
+  });
+
+  it('applies the events heard while its list was being read, once it is read', async () => {
+    let listed!: () => void;
+    const listing = new Promise<void>((resolve) => (listed = resolve));
+    const index = new HostIndex(
+      {
+        listImages: async () => {
+          await listing;
+          return Object.entries(tags).map(([tag, id]) => ({ Id: id, RepoTags: [tag], Labels: {} }));
+        },
+        getImage: (id: string) => ({ inspect: async () => ({ Id: id, RootFS: { Layers: [] } }) }),
+      } as unknown as Dockerode,
+      'h',
+    );
+    index.follow({ kind: 'untagged', imageId: image('b') });
+    listed();
+    await index.ready;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(index.lookup(fp('3')), undefined);
+    assert.equal(index.lookup(fp('1'))?.imageId, image('a'));
+  });
+
+  it('remembers what Docker answered only if no event came while it was asked', async () => {
+    const index = await indexOf({});
+    const entry = { imageId: image('d'), labels: {}, layers: ['l'] };
+    const asked = index.version;
+    index.follow({ kind: 'untagged', imageId: image('e') });
+    index.remember(fp('4'), entry, asked);
+    assert.equal(index.lookup(fp('4')), undefined, 'the answer may predate the event');
+    index.remember(fp('4'), entry, index.version);
+    assert.equal(index.lookup(fp('4'))?.imageId, image('d'));
+  });
+});
