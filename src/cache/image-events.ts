@@ -9,6 +9,7 @@
 import type Dockerode from 'dockerode';
 import { EntryChange, HostIndex } from './host-index';
 import { fingerprintOfTag } from './entries';
+import { fullImageId } from '../docker/client';
 
 /** One of Docker's (or Podman's) event messages, the fields read here. */
 export interface ImageEvent {
@@ -19,13 +20,17 @@ export interface ImageEvent {
   Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
+const IMAGE_ID = /^(sha256:)?[0-9a-f]{64}$/;
+
 /** Image actions that move no cache tag: `import` tags through a `tag` event of its own. */
 const HARMLESS = new Set(['push', 'save', 'import']);
 
 /** What an image event did to the cache's tags, for an index to follow. */
 export function entryChangeOf(event: ImageEvent): EntryChange | undefined {
   const action = event.Action ?? event.status ?? '';
-  const imageId = event.Actor?.ID ?? '';
+  const named = event.Actor?.ID ?? '';
+  // Docker names the image `sha256:HEX`; Podman, `HEX` alone.
+  const imageId = IMAGE_ID.test(named) ? fullImageId(named) : '';
   if (HARMLESS.has(action)) return undefined;
   if (action === 'tag') {
     const fingerprint = fingerprintOfTag(event.Actor?.Attributes?.name ?? '');
@@ -33,7 +38,7 @@ export function entryChangeOf(event: ImageEvent): EntryChange | undefined {
     return fingerprint ? { kind: 'tagged', fingerprint, imageId } : undefined;
   }
   // Docker names the image, not the tag removed: every tag of it is forgotten.
-  if ((action === 'untag' || action === 'delete') && imageId.startsWith('sha256:')) return { kind: 'untagged', imageId };
+  if ((action === 'untag' || action === 'delete') && imageId) return { kind: 'untagged', imageId };
   // `load` and `pull` set tags without a `tag` event; Podman names actions its own way.
   return { kind: 'unknown' };
 }

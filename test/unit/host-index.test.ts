@@ -43,6 +43,8 @@ describe('an image event, for the cache index', () => {
   it("is every tag of an image gone when it is untagged or deleted (Docker does not say which tag)", () => {
     for (const Action of ['untag', 'delete']) {
       assert.deepEqual(entryChangeOf({ Action, Actor: { ID: image('b'), Attributes: { name: image('b') } } }), { kind: 'untagged', imageId: image('b') });
+      // Podman's events name the image without the digest's algorithm.
+      assert.deepEqual(entryChangeOf({ Action, Actor: { ID: 'b'.repeat(64), Attributes: { name: 'x' } } }), { kind: 'untagged', imageId: image('b') });
     }
   });
 
