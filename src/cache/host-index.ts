@@ -33,6 +33,8 @@ export class HostIndex {
   private readonly early: EntryChange[] = [];
   /** Bumped by every change followed: what was asked of Docker before one may be stale. */
   private changes = 0;
+  /** The list could not be read: the index knows nothing, and is not worth keeping. */
+  private unreadable = false;
   /** Settles when the entries have been read (or could not be). */
   readonly ready: Promise<void>;
 
@@ -43,8 +45,16 @@ export class HostIndex {
         this.known = known;
         for (const change of this.early.splice(0)) this.follow(change);
       },
-      () => undefined,
+      () => {
+        this.unreadable = true;
+        this.early.length = 0;
+      },
     );
+  }
+
+  /** Whether a later build may use this index: its list was read, or is being read. */
+  get keepable(): boolean {
+    return !this.unreadable;
   }
 
   get size(): number {
@@ -74,6 +84,7 @@ export class HostIndex {
   /** Follows one change to the cache's tags, heard from Docker's events. */
   follow(change: EntryChange): void {
     this.changes++;
+    if (this.unreadable) return;
     if (!this.known) {
       this.early.push(change);
       return;

@@ -57,7 +57,7 @@ export class HostIndexes {
   /** The host's index: the one kept from an earlier build while the events say it is true, else one read now. */
   indexFor(host: string): { index: HostIndex; kept: boolean } {
     const kept = this.kept.get(host);
-    if (kept) return { index: kept, kept: true };
+    if (kept?.keepable) return { index: kept, kept: true };
     if (!this.keep) return { index: new HostIndex(this.docker, host), kept: false };
     // The events are heard from before the list is read, so none falls between the two.
     const index = new HostIndex(this.docker, host, this.watch());

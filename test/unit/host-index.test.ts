@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type Dockerode from 'dockerode';
-import { entryChangeOf } from '../../src/cache/image-events';
+import { PassThrough } from 'node:stream';
+import { entryChangeOf, HostIndexes } from '../../src/cache/image-events';
 import { HostIndex } from '../../src/cache/host-index';
 
 const fp = (c: string) => c.repeat(64);
@@ -111,5 +112,65 @@ describe('a host index following the events', () => {
     assert.equal(index.lookup(fp('4')), undefined, 'the answer may predate the event');
     index.remember(fp('4'), entry, index.version);
     assert.equal(index.lookup(fp('4'))?.imageId, image('d'));
+  });
+});
+
+describe("an engine's host indexes", () => {
+  /** A Docker whose image events are a stream this test writes, and whose list fails while `listFails` says so. */
+  function watchedDocker(listFails: { now: boolean }) {
+    const events = new PassThrough();
+    let subscriptions = 0;
+    const docker = {
+      getEvents: async () => {
+        subscriptions++;
+        return events;
+      },
+      listImages: async () => {
+        if (listFails.now) throw new Error('Docker is gone');
+        return [{ Id: image('a'), RepoTags: [`strata-cache:${fp('1')}`], Labels: {} }];
+      },
+      getImage: (id: string) => ({ inspect: async () => ({ Id: id, RootFS: { Layers: [] } }) }),
+    } as unknown as Dockerode;
+    return { docker, events, subscriptions: () => subscriptions };
+  }
+
+  it("keep a host's index for the next build, which sees what the events said since", async () => {
+    const { docker, events, subscriptions } = watchedDocker({ now: false });
+    const indexes = new HostIndexes(docker, true);
+    const first = indexes.indexFor('h');
+    assert.equal(first.kept, false);
+    await first.index.ready;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(first.index.lookup(fp('1'))?.imageId, image('a'));
+    events.write(JSON.stringify({ Type: 'image', Action: 'delete', Actor: { ID: image('a') } }) + '\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = indexes.indexFor('h');
+    assert.equal(second.kept, true);
+    assert.equal(second.index.lookup(fp('1')), undefined);
+    assert.equal(subscriptions(), 1);
+    indexes.close();
+  });
+
+  it('keep nothing once the event stream ends, nor an index whose list could not be read', async () => {
+    const listFails = { now: true };
+    const { docker, events } = watchedDocker(listFails);
+    const indexes = new HostIndexes(docker, true);
+    await indexes.indexFor('h').index.ready;
+    listFails.now = false;
+    const retried = indexes.indexFor('h');
+    assert.equal(retried.kept, false, 'an unreadable index is read again');
+    await retried.index.ready;
+    assert.equal(indexes.indexFor('h').kept, true);
+    events.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(indexes.indexFor('h').kept, false, 'without the events, the next build reads afresh');
+    indexes.close();
+  });
+
+  it('are never kept by a private engine', () => {
+    const { docker } = watchedDocker({ now: false });
+    const indexes = new HostIndexes(docker, false);
+    indexes.indexFor('h');
+    assert.equal(indexes.indexFor('h').kept, false);
   });
 });
