@@ -9,7 +9,8 @@
 // know is asked of Docker, so forgetting is always safe. An engine that serves
 // build after build keeps each host's index between them, and keeps it true
 // by following Docker's image events (image-events.ts): a tag moved, removed
-// or deleted is forgotten here; anything it cannot follow empties the index.
+// or deleted is forgotten here; anything it cannot follow empties the index,
+// and the next build reads the list again.
 
 import type Dockerode from 'dockerode';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
@@ -33,8 +34,12 @@ export class HostIndex {
   private readonly early: EntryChange[] = [];
   /** Bumped by every change followed: what was asked of Docker before one may be stale. */
   private changes = 0;
-  /** The list could not be read: the index knows nothing, and is not worth keeping. */
-  private unreadable = false;
+  /**
+   * The index cannot follow Docker any more: its list could not be read, or
+   * an event could not be followed. Its build goes on asking Docker; a later
+   * build reads a list of its own.
+   */
+  private outdated = false;
   /** Settles when the entries have been read (or could not be). */
   readonly ready: Promise<void>;
 
@@ -46,15 +51,15 @@ export class HostIndex {
         for (const change of this.early.splice(0)) this.follow(change);
       },
       () => {
-        this.unreadable = true;
+        this.outdated = true;
         this.early.length = 0;
       },
     );
   }
 
-  /** Whether a later build may use this index: its list was read, or is being read. */
+  /** Whether a later build may use this index. */
   get keepable(): boolean {
-    return !this.unreadable;
+    return !this.outdated;
   }
 
   get size(): number {
@@ -84,13 +89,13 @@ export class HostIndex {
   /** Follows one change to the cache's tags, heard from Docker's events. */
   follow(change: EntryChange): void {
     this.changes++;
-    if (this.unreadable) return;
     if (!this.known) {
-      this.early.push(change);
+      if (!this.outdated) this.early.push(change);
       return;
     }
     if (change.kind === 'unknown') {
       this.known.clear();
+      this.outdated = true;
     } else if (change.kind === 'tagged') {
       if (this.known.get(change.fingerprint)?.imageId !== change.imageId) this.known.delete(change.fingerprint);
     } else {

@@ -13,7 +13,6 @@ import { fullImageId } from '../docker/client';
 
 /** One of Docker's (or Podman's) event messages, the fields read here. */
 export interface ImageEvent {
-  Type?: string;
   Action?: string;
   /** The action in Docker's older field. */
   status?: string;

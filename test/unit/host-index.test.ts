@@ -76,10 +76,12 @@ describe('a host index following the events', () => {
     assert.equal(index.lookup(fp('1')), undefined, 'the new image is asked of Docker, not guessed');
   });
 
-  it('forgets everything on an event it cannot follow', async () => {
+  it('forgets everything on an event it cannot follow, and is not kept for another build', async () => {
     const index = await indexOf(tags);
+    assert.equal(index.keepable, true);
     index.follow({ kind: 'unknown' });
     assert.equal(index.size, 0);
+    assert.equal(index.keepable, false);
   });
 
   it('applies the events heard while its list was being read, once it is read', async () => {
@@ -164,6 +166,20 @@ describe("an engine's host indexes", () => {
     events.end();
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(indexes.indexFor('h').kept, false, 'without the events, the next build reads afresh');
+    indexes.close();
+  });
+
+  it('are read afresh by the build after an event they could not follow (a `docker load`)', async () => {
+    const { docker, events } = watchedDocker({ now: false });
+    const indexes = new HostIndexes(docker, true);
+    await indexes.indexFor('h').index.ready;
+    events.write(JSON.stringify({ Action: 'load', Actor: { ID: image('a') } }) + '\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    const next = indexes.indexFor('h');
+    assert.equal(next.kept, false);
+    await next.index.ready;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(next.index.lookup(fp('1'))?.imageId, image('a'), 'the list read again knows the entries');
     indexes.close();
   });
 
