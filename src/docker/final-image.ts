@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { BaseCommand } from './base-image';
-import { dockerCall, followProgress, fullImageId, removeImageIfPresent, unlessGone } from './client';
+import { dockerCall, followProgress, fullImageId, isPodman, removeImageIfPresent, unlessGone } from './client';
 import { removeContainer } from './containers';
 import { quote } from './dockerfile';
 import { ImageConfig } from './image-config';
@@ -74,10 +74,17 @@ interface FinalConfig {
 }
 
 /**
+ * Docker fills an empty command from the image, in a container as in a
+ * commit, unless an entrypoint is set. So the container for an image that is
+ * to have neither is created with this entrypoint (it is never started,
+ * nothing runs it), its command stays empty, and the commit's empty
+ * entrypoint replaces it.
+ */
+const NEVER_RUN_ENTRYPOINT = ['/strata-final-image-container-is-never-started'];
+
+/**
  * Writes the config with one `docker commit` of a container that is created
- * from the chain's tip and never started: no layer, no builder. A container's
- * empty command is filled in from its image, though, so an image with neither
- * command nor entrypoint is left to the builder.
+ * from the chain's tip and never started: no layer, no builder.
  */
 async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig): Promise<string> {
   const config = {
@@ -91,7 +98,8 @@ async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig
     StopSignal: final.config.stop_signal,
     Labels: final.labels,
   };
-  const container = await docker.createContainer({ Image: fromId, ...config });
+  const runsNothing = !final.cmd?.length && !final.entrypoint?.length;
+  const container = await docker.createContainer({ Image: fromId, ...config, ...(runsNothing ? { Entrypoint: NEVER_RUN_ENTRYPOINT } : {}) });
   try {
     const { Id } = await container.commit({ pause: false, ...config });
     return fullImageId(Id);
@@ -139,10 +147,13 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
     await tagAll(docker, existing, opts.tags);
     return existing;
   }
+  // Podman's commit takes the container's config, not the body's: with neither
+  // command nor entrypoint, only its builder can write that.
+  const byBuilder = !cmd?.length && !entrypoint?.length && (await isPodman(docker));
   const configured = await dockerCall('applying strata_config', () =>
-    cmd?.length || entrypoint?.length
-      ? commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels })
-      : buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels),
+    byBuilder
+      ? buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels)
+      : commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels }),
   );
   if (!opts.squash) {
     await tagAll(docker, configured, opts.tags);

@@ -57,7 +57,7 @@ export class Build {
     const key = 'host' in req ? req.host : '';
     const previous = this.queues.get(key) ?? Promise.resolve();
     // The previous request's failure was its own reply; this one runs regardless.
-    const next = previous.catch(() => undefined).then(() => this.dispatch(req)).then((reply) => this.withWarnings(reply));
+    const next = previous.catch(() => undefined).then(() => this.timed(req)).then((reply) => this.withWarnings(reply));
     this.queues.set(key, next);
     return next;
   }
@@ -66,6 +66,18 @@ export class Build {
   private withWarnings(reply: ReplyPayload): ReplyPayload {
     const said = this.said.splice(0);
     return said.length ? { ...reply, warnings: said } : reply;
+  }
+
+  /** dispatch, with a debug line when each request arrives and when it is answered. */
+  private async timed(req: Request): Promise<ReplyPayload> {
+    const fields = { build: this.id, request: req.type, host: 'host' in req ? req.host : undefined };
+    this.log.debug('request', fields);
+    const started = process.hrtime.bigint();
+    try {
+      return await this.dispatch(req);
+    } finally {
+      this.log.debug('answered', { ...fields, ms: Number((Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)) });
+    }
   }
 
   private async dispatch(req: Request): Promise<ReplyPayload> {

@@ -215,10 +215,17 @@ export class HostChain {
 
   async finish(): Promise<FinishHostReply> {
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
-    await this.worksites.drop();
+    // The final image is made from the tip, not from a container: the host's containers go while it is made.
+    const [image] = await Promise.all([this.finalImage(), this.worksites.close()]);
+    this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
+    if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
+    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [] };
+  }
+
+  private async finalImage(): Promise<string> {
     // A cache that failed to reach the registry is still a good local cache: say so, go on.
     await this.pushes;
-    const image = await this.opts.workshop.finalImage({
+    return this.opts.workshop.finalImage({
       fromId: this.tip.imageId,
       config: this.opts.config,
       base: this.opts.base,
@@ -226,9 +233,6 @@ export class HostChain {
       tags: this.opts.tags,
       squash: this.opts.squash,
     });
-    this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
-    if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
-    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [] };
   }
 
   /**

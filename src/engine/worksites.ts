@@ -47,6 +47,7 @@ export class Worksites {
   private readonly chores = new Set<Promise<void>>();
   /** Files every build container gets in its scratch directory, once the plugin has sent them. */
   private scratchFiles: ScratchFiles | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: WorksitesOptions) {}
 
@@ -56,6 +57,7 @@ export class Worksites {
 
   /** A build container whose filesystem is `tip`, reusing the current one when it still is. */
   async at(tip: Link): Promise<Worksite> {
+    if (this.closing) throw new StrataError('state', `host ${this.opts.host} is done: its build containers are gone`);
     const current = await this.settled();
     if (current && current.holds === tip.fingerprint) return current;
     if (current) this.retire(current.container);
@@ -105,13 +107,26 @@ export class Worksites {
     );
   }
 
-  /** Removes every container of the host, including any still being started or removed. */
-  async close(): Promise<void> {
-    await this.drop();
-    await Promise.all(this.chores);
-    const holder = await this.networkHolder?.catch(() => undefined);
+  /** Removes every container of the host, including any still being started or removed; the host is done with containers. */
+  close(): Promise<void> {
+    this.closing ??= this.removeAll();
+    return this.closing;
+  }
+
+  private async removeAll(): Promise<void> {
+    // The current container may still be starting, for a next task that will
+    // not come; it joins the holder's network, so removing the holder cuts its
+    // start short, and a start that fails removes its own container.
+    const current = this.current?.catch(() => undefined);
+    const holder = this.networkHolder?.catch(() => undefined);
+    this.current = undefined;
     this.networkHolder = undefined;
-    if (holder) await this.opts.workshop.removeContainer(holder.id);
+    // A removal waits for its container to stop: side by side, the host waits for the slowest, not for their sum.
+    await Promise.all([
+      current?.then((site) => site && this.opts.workshop.removeContainer(site.container.id)),
+      holder?.then((container) => container && this.opts.workshop.removeContainer(container.id)),
+      ...this.chores,
+    ]);
   }
 
   /** Docker work nothing waits for but close(); a failure is a warning. */

@@ -35,6 +35,14 @@ export class MemoryWorld {
   readonly started: (ContainerStart & { name: string })[] = [];
   /** The names of the containers whose task processes were stopped, once per stop. */
   readonly stopped: string[] = [];
+  /**
+   * While set, container starts wait for it (a slow start). Like Docker's, a
+   * start that joins a holder's network fails if the holder is removed first,
+   * and leaves no container.
+   */
+  startGate: Promise<void> | undefined;
+  /** Called when a container is removed, by ID. */
+  readonly onRemoval = new Map<string, () => void>();
   private next = 0;
 
   newId(kind: string): string {
@@ -106,6 +114,7 @@ export class MemoryWorkshop implements Workshop {
 
   async startContainer(start: ContainerStart): Promise<BuildContainer> {
     if (!this.world.images.has(start.imageId)) throw new Error(`no image ${start.imageId}`);
+    if (this.world.startGate) await this.gatedStart(this.world.startGate, start.network);
     const id = this.world.newId('container');
     const container = { id, name: `strata-${start.host}-${id}`, imageId: start.imageId, shell: start.runtime?.shell ?? '/bin/sh', changed: false, running: false };
     this.world.containers.set(id, container);
@@ -119,8 +128,16 @@ export class MemoryWorkshop implements Workshop {
     this.world.stopped.push(stopping.name);
   }
 
+  private gatedStart(gate: Promise<void>, network: string | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      void gate.then(resolve);
+      if (network) this.world.onRemoval.set(network, () => reject(new Error(`cannot join network of a non running container: ${network}`)));
+    });
+  }
+
   async removeContainer(id: string): Promise<void> {
     this.world.containers.delete(id);
+    this.world.onRemoval.get(id)?.();
   }
 
   async commit(parentImageId: string, opts: CommitOptions): Promise<Committed> {
