@@ -108,6 +108,8 @@ export interface FoundEntry {
   result: PlainMap;
   /** The entry image's layers (diff IDs), to check against its parent's. */
   layers: string[];
+  /** Where the lookup found it: in the host's index in memory, or by asking Docker. */
+  from?: 'memory' | 'docker';
 }
 
 /**

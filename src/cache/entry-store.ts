@@ -5,6 +5,7 @@
 
 import type Dockerode from 'dockerode';
 import { unlessGone } from '../docker/client';
+import type { Committed } from '../docker/layers';
 import { labelText, spillLargeLabels } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
@@ -44,13 +45,13 @@ export class DockerEntryStore {
   /** The local entry for `fingerprint` after `parent`, if there is one this engine can read. */
   async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
     const known = this.index.lookup(fingerprint);
-    if (known) return this.decode(known.imageId, known.labels, known.layers, { fingerprint, parent });
+    if (known) return this.decode(known.imageId, known.labels, known.layers, { fingerprint, parent }, 'memory');
     const asked = this.index.version;
     const info = await unlessGone(this.docker.getImage(entryTag(fingerprint)).inspect());
     if (!info) return undefined;
     const entry = { imageId: info.Id, labels: info.Config?.Labels ?? {}, layers: info.RootFS?.Layers ?? [] };
     this.index.remember(fingerprint, entry, asked);
-    return this.decode(entry.imageId, entry.labels, entry.layers, { fingerprint, parent });
+    return this.decode(entry.imageId, entry.labels, entry.layers, { fingerprint, parent }, 'docker');
   }
 
   /**
@@ -82,6 +83,13 @@ export class DockerEntryStore {
     return spillLargeLabels(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
   }
 
+  async recording(fingerprint: string, commit: () => Promise<Committed>): Promise<Committed> {
+    const asked = this.index.version;
+    const committed = await commit();
+    this.index.remember(fingerprint, { imageId: committed.imageId, labels: committed.labels, layers: committed.layers }, asked);
+    return committed;
+  }
+
   /** Pushes a committed entry to the registry cache, if there is one. */
   async share(imageId: string, fingerprint: string): Promise<void> {
     await this.remote?.push(imageId, fingerprint);
@@ -92,17 +100,18 @@ export class DockerEntryStore {
     labels: Record<string, string>,
     layers: string[],
     at: { fingerprint: string; parent: string },
+    from: FoundEntry['from'],
   ): Promise<FoundEntry | undefined> {
     if (!namesLink(labels, at)) return undefined;
     const remembered = decodedEntries.get(imageId);
-    if (remembered) return { ...remembered, layers };
+    if (remembered) return { ...remembered, layers, from };
     const result = await labelText(this.docker, CACHE_REPO, labels[LABEL.result]);
     const found = foundEntry(imageId, labels, layers, at, result, this.sealing);
     if (found && (labels[LABEL.result]?.length ?? 0) <= REMEMBERED_RESULT_CHARS) {
       if (decodedEntries.size >= REMEMBERED_ENTRIES) decodedEntries.clear();
       decodedEntries.set(imageId, found);
     }
-    return found;
+    return found && { ...found, from };
   }
 }
 

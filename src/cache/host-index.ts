@@ -3,7 +3,7 @@
 // when Docker holds many images, so it happens in the background; until it is
 // done, and for an entry made after it (by this build, or by another build
 // running beside it), the entry store asks Docker for the one tag instead, and
-// what it finds is added here.
+// what it finds is added here, as is each entry this engine commits.
 //
 // The index only ever says "this tag names this image": an entry it does not
 // know is asked of Docker, so forgetting is always safe. An engine that serves
@@ -34,6 +34,8 @@ export class HostIndex {
   private readonly early: EntryChange[] = [];
   /** Bumped by every change followed: what was asked of Docker before one may be stale. */
   private changes = 0;
+  /** The last changes followed, newest last: what `remember` checks an answer against. */
+  private readonly recent: EntryChange[] = [];
   /**
    * The index cannot follow Docker any more: its list could not be read, or
    * an event could not be followed. Its build goes on asking Docker; a later
@@ -73,12 +75,24 @@ export class HostIndex {
   }
 
   /**
-   * What Docker answered for `fingerprint` when asked, unless a change was
-   * heard since `asked` (the `version` taken before asking): the answer may
-   * predate it.
+   * What Docker answered for `fingerprint` (or what this engine's own commit
+   * tagged), unless a change heard since `asked` (the `version` taken before
+   * asking) may contradict it: the answer may predate that change. The tag
+   * event of the very entry remembered does not.
    */
   remember(fingerprint: string, entry: Required<KnownEntry>, asked: number): void {
-    if (this.known && asked === this.changes) this.known.set(fingerprint, entry);
+    if (this.known && !this.heardOtherwise(fingerprint, entry.imageId, asked)) this.known.set(fingerprint, entry);
+  }
+
+  private heardOtherwise(fingerprint: string, imageId: string, asked: number): boolean {
+    const heard = this.changes - asked;
+    if (heard > this.recent.length) return true;
+    return this.recent.slice(this.recent.length - heard).some(
+      (change) =>
+        change.kind === 'unknown' ||
+        (change.kind === 'tagged' && change.fingerprint === fingerprint && change.imageId !== imageId) ||
+        (change.kind === 'untagged' && change.imageId === imageId),
+    );
   }
 
   /** The number `remember` compares with, taken before asking Docker. */
@@ -89,6 +103,8 @@ export class HostIndex {
   /** Follows one change to the cache's tags, heard from Docker's events. */
   follow(change: EntryChange): void {
     this.changes++;
+    this.recent.push(change);
+    if (this.recent.length > RECENT_CHANGES) this.recent.shift();
     if (!this.known) {
       if (!this.outdated) this.early.push(change);
       return;
@@ -103,6 +119,9 @@ export class HostIndex {
     }
   }
 }
+
+/** Enough for the changes heard while Docker answers one request; an answer older than that is not remembered. */
+const RECENT_CHANGES = 64;
 
 async function readEntries(docker: Dockerode, host: string): Promise<Map<string, KnownEntry>> {
   const images = await docker.listImages({ filters: { reference: [`${CACHE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });

@@ -31,6 +31,8 @@ export interface Committed {
   addedLayer: boolean;
   /** The committed image's layers (diff IDs). */
   layers: string[];
+  /** The committed image's labels, as Docker keeps them (the parent's included). */
+  labels: Record<string, string>;
   /** Whether the task left processes running in the container (they were paused for the commit). */
   leftRunning: boolean;
 }
@@ -74,5 +76,12 @@ export async function commitLayer(docker: Dockerode, parentImageId: string, opts
     dockerCall('reading the committed image', () => docker.getImage(imageId).inspect()),
   ]);
   const addedLayer = (image.RootFS.Layers ?? []).length > (parent.RootFS.Layers ?? []).length;
-  return { imageId, layerBytes: addedLayer ? image.Size - parent.Size : 0, addedLayer, layers: image.RootFS.Layers ?? [], leftRunning };
+  return {
+    imageId,
+    layerBytes: addedLayer ? image.Size - parent.Size : 0,
+    addedLayer,
+    layers: image.RootFS.Layers ?? [],
+    labels: image.Config?.Labels ?? {},
+    leftRunning,
+  };
 }

@@ -24,6 +24,11 @@ export interface EntryStore {
   markUsed(imageId: string, fingerprint: string): Promise<void>;
   /** The labels a commit stores `entry` in. */
   labels(entry: NewEntry): Promise<Record<string, string>>;
+  /**
+   * Runs `commit`, which tags the entry for `fingerprint`, and knows that
+   * entry from then on without asking Docker.
+   */
+  recording(fingerprint: string, commit: () => Promise<Committed>): Promise<Committed>;
   /** Shares a committed entry through the registry cache, if there is one. */
   share(imageId: string, fingerprint: string): Promise<void>;
 }

@@ -105,7 +105,14 @@ export class HostChain {
       if (hit) {
         this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
         this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
-        this.opts.log.info('hit', { host: this.host, task: req.label, fingerprint: fp.slice(0, 12), saved_seconds: hit.entry.seconds, check_us: hit.checkMicros });
+        this.opts.log.info('hit', {
+          host: this.host,
+          task: req.label,
+          fingerprint: fp.slice(0, 12),
+          saved_seconds: hit.entry.seconds,
+          looked_up: hit.from,
+          check_us: hit.checkMicros,
+        });
         return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
       }
     }
@@ -167,12 +174,14 @@ export class HostChain {
     });
     let committed;
     try {
-      committed = await this.opts.workshop.commit(site.container.imageId, {
-        containerId: site.container.id,
-        labels,
-        comment: `strata: ${this.host}: ${task.label}`,
-        reference: task.reusable ? { repo: CACHE_REPO, tag: task.fingerprint } : undefined,
-      });
+      const commit = () =>
+        this.opts.workshop.commit(site.container.imageId, {
+          containerId: site.container.id,
+          labels,
+          comment: `strata: ${this.host}: ${task.label}`,
+          reference: task.reusable ? { repo: CACHE_REPO, tag: task.fingerprint } : undefined,
+        });
+      committed = task.reusable ? await this.opts.entries.recording(task.fingerprint, commit) : await commit();
       if (task.reusable) this.shareInBackground(committed.imageId, task.fingerprint);
     } catch (err) {
       await this.worksites.drop();

@@ -127,6 +127,9 @@ describe('an engine that serves build after build', () => {
       assert.deepEqual(kinds(), ['cached', 'cached']);
       // playbook() blocks this process: the engine's log is read once it yields.
       assert.ok(await eventually(async () => keptFor() === 2, 5), `both rebuilds looked up in the index the first build read:\n${engine.log()}`);
+      // The index holds the entries the first build committed: no rebuild asks Docker for one.
+      const lookedUp = [...engine.log().matchAll(new RegExp(`hit host=${host} .*? looked_up=(\\w+)`, 'g'))].map((m) => m[1]);
+      assert.deepEqual(lookedUp, ['memory', 'memory', 'memory', 'memory'], engine.log());
 
       // The last task's entry untagged behind the engine's back: its image
       // lives on (the image's own tag), so only the events can tell.

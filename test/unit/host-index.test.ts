@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { entryChangeOf, HostIndexes } from '../../src/cache/image-events';
-import { HostIndex } from '../../src/cache/host-index';
+import { EntryChange, HostIndex } from '../../src/cache/host-index';
 
 const fp = (c: string) => c.repeat(64);
 const image = (c: string) => `sha256:${c.repeat(64)}`;
@@ -105,15 +105,45 @@ describe('a host index following the events', () => {
     assert.equal(index.lookup(fp('1'))?.imageId, image('a'));
   });
 
-  it('remembers what Docker answered only if no event came while it was asked', async () => {
+  it('remembers what Docker answered unless an event heard while it was asked may contradict it', async () => {
     const index = await indexOf({});
     const entry = { imageId: image('d'), labels: {}, layers: ['l'] };
+    const contradictions: EntryChange[] = [
+      { kind: 'tagged', fingerprint: fp('4'), imageId: image('e') },
+      { kind: 'untagged', imageId: image('d') },
+    ];
+    for (const change of contradictions) {
+      const asked = index.version;
+      index.follow(change);
+      index.remember(fp('4'), entry, asked);
+      assert.equal(index.lookup(fp('4')), undefined, `the answer may predate ${JSON.stringify(change)}`);
+    }
     const asked = index.version;
     index.follow({ kind: 'untagged', imageId: image('e') });
+    index.follow({ kind: 'tagged', fingerprint: fp('5'), imageId: image('d') });
     index.remember(fp('4'), entry, asked);
-    assert.equal(index.lookup(fp('4')), undefined, 'the answer may predate the event');
-    index.remember(fp('4'), entry, index.version);
-    assert.equal(index.lookup(fp('4'))?.imageId, image('d'));
+    assert.equal(index.lookup(fp('4'))?.imageId, image('d'), 'events about other entries change nothing');
+  });
+
+  it("remembers an entry this engine committed, whichever side of the commit's reply its own tag event comes", async () => {
+    const index = await indexOf({});
+    const committed = (letter: string) => ({ imageId: image(letter), labels: {}, layers: ['l'] });
+    let asked = index.version;
+    index.follow({ kind: 'tagged', fingerprint: fp('6'), imageId: image('f') });
+    index.remember(fp('6'), committed('f'), asked);
+    assert.equal(index.lookup(fp('6'))?.imageId, image('f'), 'event before the reply');
+    asked = index.version;
+    index.remember(fp('7'), committed('g'), asked);
+    index.follow({ kind: 'tagged', fingerprint: fp('7'), imageId: image('g') });
+    assert.equal(index.lookup(fp('7'))?.imageId, image('g'), 'event after the reply');
+  });
+
+  it('does not remember an answer older than the changes it keeps', async () => {
+    const index = await indexOf({});
+    const asked = index.version;
+    for (let i = 0; i < 100; i++) index.follow({ kind: 'untagged', imageId: image('z') });
+    index.remember(fp('8'), { imageId: image('h'), labels: {}, layers: ['l'] }, asked);
+    assert.equal(index.lookup(fp('8')), undefined);
   });
 });
 

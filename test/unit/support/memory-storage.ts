@@ -104,6 +104,10 @@ export class MemoryEntries implements EntryStore {
     return { fingerprint, parent, host, position: String(position), task, result: JSON.stringify(result) };
   }
 
+  recording(_fingerprint: string, commit: () => Promise<Committed>): Promise<Committed> {
+    return commit();
+  }
+
   async share(imageId: string, fingerprint: string): Promise<void> {
     this.world.registry.set(fingerprint, this.world.images.get(imageId)!);
   }
@@ -148,7 +152,7 @@ export class MemoryWorkshop implements Workshop {
     if (opts.reference) this.world.tags.set(`${opts.reference.repo}:${opts.reference.tag}`, image.id);
     const addedLayer = container.changed;
     container.changed = false;
-    return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers, leftRunning: container.running };
+    return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers, labels: image.labels, leftRunning: container.running };
   }
 
   async layerCount(imageId: string): Promise<number> {
