@@ -12,6 +12,7 @@ import { HostIndex } from './host-index';
 import { HostIndexes } from './image-events';
 import { RemoteCache } from './remote';
 import { SealingKey } from './stored-value';
+import { Turns } from './turns';
 
 export interface EntryStoreSettings {
   sealing: SealingKey;
@@ -83,6 +84,10 @@ export class DockerEntryStore {
     return spillLargeLabels(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
   }
 
+  inTurn<T>(fingerprint: string, work: () => Promise<T>): Promise<T> {
+    return commitTurns.take(fingerprint, work);
+  }
+
   async recording(fingerprint: string, commit: () => Promise<Committed>): Promise<Committed> {
     const asked = this.index.version;
     const committed = await commit();
@@ -114,6 +119,9 @@ export class DockerEntryStore {
     return found && { ...found, from };
   }
 }
+
+/** Every build's commits in this engine process, one at a time per task (see Turns). */
+const commitTurns = new Turns();
 
 /**
  * Entries this engine process has decoded (their labels read, their result

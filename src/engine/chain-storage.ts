@@ -25,6 +25,11 @@ export interface EntryStore {
   /** The labels a commit stores `entry` in. */
   labels(entry: NewEntry): Promise<Record<string, string>>;
   /**
+   * Runs `work` (a check for another build's entry, then a commit) once any
+   * other build's work for the same task on this engine is done.
+   */
+  inTurn<T>(fingerprint: string, work: () => Promise<T>): Promise<T>;
+  /**
    * Runs `commit`, which tags the entry for `fingerprint`, and knows that
    * entry from then on without asking Docker.
    */

@@ -20,7 +20,7 @@ import {
 } from '../protocol/frames';
 import { EntryStore, Workshop } from './chain-storage';
 import { Logger } from './log';
-import { Worksites } from './worksites';
+import { Worksite, Worksites } from './worksites';
 
 interface Tip {
   fingerprint: string;
@@ -155,11 +155,18 @@ export class HostChain {
   }
 
   private async commit(task: RunningTask, result: PlainMap, ran: number): Promise<TaskDoneReply> {
-    const committing = Date.now();
     const site = await this.worksites.inUse();
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
-    const first = task.reusable ? await this.committedElsewhere(task.fingerprint) : undefined;
-    if (first) return this.adopt(task, first, ran);
+    if (!task.reusable) return this.commitOwn(task, site, result, ran);
+    // Another build at this very task (on this engine) has committed it, or commits it after this one: never both at once.
+    return this.opts.entries.inTurn(task.fingerprint, async () => {
+      const first = await this.committedElsewhere(task.fingerprint);
+      return first ? this.adopt(task, first, ran) : this.commitOwn(task, site, result, ran);
+    });
+  }
+
+  private async commitOwn(task: RunningTask, site: Worksite, result: PlainMap, ran: number): Promise<TaskDoneReply> {
+    const committing = Date.now();
     const labels = await this.opts.entries.labels({
       fingerprint: task.fingerprint,
       parent: this.tip.fingerprint,

@@ -122,11 +122,18 @@ export class Worksites {
     this.current = undefined;
     this.networkHolder = undefined;
     // A removal waits for its container to stop: side by side, the host waits for the slowest, not for their sum.
-    await Promise.all([
-      current?.then((site) => site && this.opts.workshop.removeContainer(site.container.id)),
-      holder?.then((container) => container && this.opts.workshop.removeContainer(container.id)),
-      ...this.chores,
-    ]);
+    const others = Promise.all([current?.then((site) => site && this.opts.workshop.removeContainer(site.container.id)), ...this.chores]);
+    await Promise.all([others, holder?.then((container) => container && this.removeHolder(container.id, others))]);
+  }
+
+  /** Podman refuses to remove a container that others joined: then the holder goes once `others` have. */
+  private async removeHolder(id: string, others: Promise<unknown>): Promise<void> {
+    try {
+      await this.opts.workshop.removeContainer(id);
+    } catch {
+      await others.catch(() => undefined);
+      await this.opts.workshop.removeContainer(id);
+    }
   }
 
   /** Docker work nothing waits for but close(); a failure is a warning. */

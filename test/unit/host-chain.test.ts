@@ -252,6 +252,23 @@ describe('a host chain', () => {
     await third.chain.close();
   });
 
+  it('commits a task once when two builds finish it at the same moment: the other continues on that entry', async () => {
+    const world = new MemoryWorld();
+    const [a, b] = [setup(world), setup(world)];
+    for (const label of ['echo one', 'echo two', 'echo three']) {
+      const replies = await Promise.all([a.chain.task(task(label)), b.chain.task(task(label))]);
+      if (replies.every((r) => r.outcome === 'hit')) continue;
+      for (const reply of replies) world.changeFiles(containerOf(reply));
+      const [doneA, doneB] = await Promise.all([a.chain.taskDone(done()), b.chain.taskDone(done())]);
+      assert.equal(doneA.image, doneB.image, `${label}: one entry, whichever build committed it`);
+    }
+    await Promise.all([a.chain.close(), b.chain.close()]);
+    const third = setup(world);
+    assert.deepEqual(outcomes(await runTasks(third.chain, world, ['echo one', 'echo two', 'echo three'])), ['hit', 'hit', 'hit']);
+    assert.deepEqual(third.warnings, []);
+    await third.chain.close();
+  });
+
   it('takes an entry from the registry cache when Docker has none, and shares what it builds', async () => {
     const world = new MemoryWorld();
     const first = setup(world);

@@ -5,6 +5,7 @@
 
 import type { EntryStore, Workshop } from '../../../src/engine/chain-storage';
 import { FoundEntry, NewEntry } from '../../../src/cache/entries';
+import { Turns } from '../../../src/cache/turns';
 import type { BuildContainer, ContainerStart } from '../../../src/docker/containers';
 import type { FinalImageSpec } from '../../../src/docker/final-image';
 import type { CommitOptions, Committed } from '../../../src/docker/layers';
@@ -41,6 +42,8 @@ export class MemoryWorld {
    * and leaves no container.
    */
   startGate: Promise<void> | undefined;
+  /** The engine's commits, one at a time per task, shared by every chain over this world. */
+  readonly turns = new Turns();
   /** Called when a container is removed, by ID. */
   readonly onRemoval = new Map<string, () => void>();
   private next = 0;
@@ -102,6 +105,10 @@ export class MemoryEntries implements EntryStore {
   async labels(entry: NewEntry): Promise<Record<string, string>> {
     const { fingerprint, parent, host, position, task, result } = entry;
     return { fingerprint, parent, host, position: String(position), task, result: JSON.stringify(result) };
+  }
+
+  inTurn<T>(fingerprint: string, work: () => Promise<T>): Promise<T> {
+    return this.world.turns.take(fingerprint, work);
   }
 
   recording(_fingerprint: string, commit: () => Promise<Committed>): Promise<Committed> {
