@@ -3,6 +3,7 @@ strategy object (Ansible makes one per play), so a host's chain goes on from
 play to play, and its images are tagged once, after the last play."""
 
 import atexit
+import collections
 import sys
 import time
 from collections.abc import Mapping
@@ -119,6 +120,8 @@ class Build:
         self.partial_run = _partial_run(context.CLIARGS)
         self.hosts = {}
         self._pending = {}
+        # Per host, the hits the engine said come next (a reply's `ahead`), in order.
+        self._ahead = {}
         self._client = None
         self._local = None if self.settings.engine else _local_engine(self.settings)
         self._started = time.monotonic()
@@ -163,7 +166,7 @@ class Build:
             described, cacheable = undescribable(task, action), False
         if described is SKIPPED:
             return None
-        reply = self.client.request(protocol.task(
+        reply = self._ask(host.name, protocol.task(
             host.name, described.label, described.inputs,
             lookup=not (self.settings.no_cache or self.check_mode), cacheable=cacheable, secret=described.secret))
         key = (host.name, task._uuid)
@@ -179,6 +182,19 @@ class Build:
         if action in TARGET_FROM_HOSTVARS:
             container_vars['hostvars'] = _HostVarsAt(task_vars['hostvars'], host.name, reply['container'])
         return Miss(described, _undelegated_from_itself(task, host, template), container_vars)
+
+    def _ask(self, host, frame):
+        """The engine's answer to a task: a hit it told of ahead, taken now
+        and confirmed by the engine later, or else its reply."""
+        digest = protocol.digest(frame)
+        ahead = self._ahead.get(host)
+        if ahead and ahead[0]['digest'] == digest:
+            hit = ahead.popleft()
+            self.client.send_ahead(dict(frame, expect=hit['fingerprint']), hit['fingerprint'])
+            return dict(hit, outcome='hit')
+        reply = self.client.request(dict(frame, digest=digest))
+        self._ahead[host] = collections.deque(reply.get('ahead', ()))
+        return reply
 
     def _open(self, host, base, task_vars, template):
         record = self.hosts.get(host)

@@ -59,6 +59,8 @@ class EngineClient:
         self._why_lost = why_lost
         self._ws = _connect(address, token, tls_ca)
         self._next_id = 0
+        # Tasks sent ahead whose replies are not read yet: id -> (label, fingerprint).
+        self._unchecked = {}
         try:
             self.hello = self.request(protocol.hello())
         except EngineError:
@@ -66,26 +68,56 @@ class EngineClient:
             raise
 
     def request(self, frame):
+        """Sends `frame` and waits for its reply, checking on the way the
+        replies to tasks sent ahead that arrive first."""
         with stopwatch.timing('engine'):
-            return self._request(frame)
+            return self._reply_to(self._send(frame))
 
-    def _request(self, frame):
+    def send_ahead(self, frame, fingerprint):
+        """Sends a task already replayed as the hit `fingerprint` (from a
+        reply's `ahead`) without waiting: its reply is checked when a later
+        request's reply is awaited, the host's next one at the latest."""
+        with stopwatch.timing('engine'):
+            self._unchecked[self._send(frame)] = (frame['label'], fingerprint)
+
+    def _send(self, frame):
         self._next_id += 1
-        frame = dict(frame, id=self._next_id)
         try:
-            self._ws.send_binary(protocol.encode(frame))
-            reply = protocol.decode(self._receive())
+            self._ws.send_binary(protocol.encode(dict(frame, id=self._next_id)))
         except (websocket.WebSocketException, OSError) as e:
-            raise EngineError('lost the connection to the engine at %s (%s); %s' % (self.address, e, self._why_lost()))
-        if reply.get('id') != self._next_id:
-            raise EngineError('the engine answered request %s with a reply to %s' % (self._next_id, reply.get('id')))
-        # What went wrong without failing the build, said where the user looks.
-        # One line each, as the engine wrote it: Ansible's warning() would wrap it, or split it from its prefix.
-        for warning in reply.get('warnings', ()):
-            display.display('[WARNING]: strata: %s' % warning, color=C.COLOR_WARN, stderr=True)
+            raise self._lost(e)
+        return self._next_id
+
+    def _reply_to(self, wanted):
+        while True:
+            try:
+                reply = protocol.decode(self._receive())
+            except (websocket.WebSocketException, OSError) as e:
+                raise self._lost(e)
+            # What went wrong without failing the build, said where the user looks.
+            # One line each, as the engine wrote it: Ansible's warning() would wrap it, or split it from its prefix.
+            for warning in reply.get('warnings', ()):
+                display.display('[WARNING]: strata: %s' % warning, color=C.COLOR_WARN, stderr=True)
+            if reply.get('id') == wanted:
+                if reply.get('type') == 'error':
+                    raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
+                return reply
+            self._check_ahead(reply, wanted)
+
+    def _check_ahead(self, reply, wanted):
+        """A reply to a task sent ahead must confirm the hit it was replayed as."""
+        sent = self._unchecked.pop(reply.get('id'), None)
+        if sent is None:
+            raise EngineError('the engine answered request %s with a reply to %s' % (wanted, reply.get('id')))
         if reply.get('type') == 'error':
             raise EngineError(reply.get('message', 'unknown error'), code=reply.get('code'))
-        return reply
+        label, fingerprint = sent
+        if reply.get('outcome') != 'hit' or reply.get('fingerprint') != fingerprint:
+            raise EngineError('the engine did not confirm the cached result of "%s" that this build replayed '
+                              '(a strata bug: please report it); no image is tagged. Run the build again.' % label)
+
+    def _lost(self, error):
+        return EngineError('lost the connection to the engine at %s (%s); %s' % (self.address, error, self._why_lost()))
 
     def _receive(self):
         """The next message, pinging the engine while it is awaited."""

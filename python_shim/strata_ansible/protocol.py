@@ -3,9 +3,11 @@
 The engine's side is src/protocol/frames.ts; both follow that page.
 """
 
+import hashlib
+
 import msgpack
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -38,6 +40,12 @@ def scratch_files(host, files):
 def task(host, label, inputs, lookup, cacheable, secret):
     return {'type': 'task', 'host': host, 'label': label, 'inputs': inputs,
             'lookup': lookup, 'cacheable': cacheable, 'secret': secret}
+
+
+def digest(frame):
+    """What a task frame is known by in a hit reply's `ahead`: the digest of its
+    msgpack form, before any `digest`, `expect` or `id` is added."""
+    return hashlib.sha256(encode(frame)).hexdigest()
 
 
 def task_done(host, outcome, result=None):

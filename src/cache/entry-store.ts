@@ -6,7 +6,7 @@
 import type Dockerode from 'dockerode';
 import { unlessGone } from '../docker/client';
 import type { Committed } from '../docker/layers';
-import { labelText, spillLargeLabels } from './blob-store';
+import { isBlobRef, labelText, spillLargeLabels } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
 import { HostIndexes } from './image-events';
@@ -53,6 +53,18 @@ export class DockerEntryStore {
     const entry = { imageId: info.Id, labels: info.Config?.Labels ?? {}, layers: info.RootFS?.Layers ?? [] };
     this.index.remember(fingerprint, entry, asked);
     return this.decode(entry.imageId, entry.labels, entry.layers, { fingerprint, parent }, 'docker');
+  }
+
+  known(fingerprint: string, parent: string): FoundEntry | undefined {
+    const known = this.index.lookup(fingerprint);
+    if (!known || !namesLink(known.labels, { fingerprint, parent })) return undefined;
+    const remembered = decodedEntries.get(known.imageId);
+    if (remembered) return { ...remembered, layers: known.layers, from: 'memory' };
+    // A result kept in a blob is read from Docker: not known without asking.
+    const result = known.labels[LABEL.result];
+    if (isBlobRef(result)) return undefined;
+    const found = rememberDecoded(known.imageId, foundEntry(known.imageId, known.labels, known.layers, { fingerprint, parent }, result, this.sealing), result);
+    return found && { ...found, from: 'memory' };
   }
 
   /**
@@ -111,13 +123,18 @@ export class DockerEntryStore {
     const remembered = decodedEntries.get(imageId);
     if (remembered) return { ...remembered, layers, from };
     const result = await labelText(this.docker, CACHE_REPO, labels[LABEL.result]);
-    const found = foundEntry(imageId, labels, layers, at, result, this.sealing);
-    if (found && (labels[LABEL.result]?.length ?? 0) <= REMEMBERED_RESULT_CHARS) {
-      if (decodedEntries.size >= REMEMBERED_ENTRIES) decodedEntries.clear();
-      decodedEntries.set(imageId, found);
-    }
+    const found = rememberDecoded(imageId, foundEntry(imageId, labels, layers, at, result, this.sealing), result);
     return found && { ...found, from };
   }
+}
+
+/** `found`, kept in decodedEntries when its result (as stored, before decoding) is small. */
+function rememberDecoded(imageId: string, found: FoundEntry | undefined, storedResult: string | undefined): FoundEntry | undefined {
+  if (found && (storedResult?.length ?? 0) <= REMEMBERED_RESULT_CHARS) {
+    if (decodedEntries.size >= REMEMBERED_ENTRIES) decodedEntries.clear();
+    decodedEntries.set(imageId, found);
+  }
+  return found;
 }
 
 /** Every build's commits in this engine process, one at a time per task (see Turns). */

@@ -25,6 +25,7 @@ import { MountedRuntime, mountedRuntime } from '../docker/runtime';
 import { HostChain } from './host-chain';
 import { buildLogger, Logger } from './log';
 import { EngineSettings } from './settings';
+import { TasksAhead } from './tasks-ahead';
 import { ENGINE_VERSION } from './version';
 
 export type ReplyPayload = Record<string, unknown>;
@@ -47,6 +48,7 @@ export class Build {
     private readonly settings: EngineSettings,
     private readonly indexes: HostIndexes,
     private readonly log: Logger,
+    private readonly ahead: TasksAhead,
   ) {
     this.workshop = new DockerWorkshop(docker);
     this.buildLog = buildLogger(log, this.said);
@@ -125,7 +127,7 @@ export class Build {
     const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
     this.hosts.set(
       req.host,
-      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, entries, workshop: this.workshop, log: this.buildLog }),
+      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, entries, workshop: this.workshop, log: this.buildLog, ahead: this.ahead }),
     );
     this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null, index_kept: entries.indexKept });
     const reply = { base_id: base.id, runtime: runtime ? { python: runtime.python, shell: runtime.shell, image_shell: imageShell } : null };

@@ -15,6 +15,8 @@ import type { CommitOptions, Committed } from '../docker/layers';
 export interface EntryStore {
   /** The local entry for `fingerprint` after `parent`, if there is one this engine can read. */
   lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined>;
+  /** The same, when the engine knows it without asking anyone (a kept index, a small result read before); else undefined. */
+  known(fingerprint: string, parent: string): FoundEntry | undefined;
   /**
    * The entry from the registry cache: undefined when there is none (or no
    * registry); rejects, with the registry's words, when it could not be asked.

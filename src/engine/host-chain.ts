@@ -11,6 +11,7 @@ import { RuntimeMount, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
 import { ImageConfig } from '../docker/image-config';
 import {
   FinishHostReply,
+  HitAhead,
   PlainMap,
   StrataError,
   TaskDoneReply,
@@ -20,6 +21,7 @@ import {
 } from '../protocol/frames';
 import { EntryStore, Workshop } from './chain-storage';
 import { Logger } from './log';
+import { TasksAhead } from './tasks-ahead';
 import { Worksite, Worksites } from './worksites';
 
 interface Tip {
@@ -54,10 +56,15 @@ export interface HostChainOptions {
   entries: EntryStore;
   workshop: Workshop;
   log: Logger;
+  /** What came after each link in earlier builds on this engine. */
+  ahead: TasksAhead;
 }
 
 /** The input that names the mounted runtime a task ran with (see withRuntime). */
 export const MOUNTED_RUNTIME_INPUT = 'mounted_runtime';
+
+/** Most hits one reply tells the plugin of, so a reply stays small and quick to make. */
+export const HITS_AHEAD = 64;
 
 /** Milliseconds as seconds for a log line. */
 function inSeconds(ms: number): number {
@@ -75,6 +82,8 @@ export class HostChain {
   private warnedUnproven = false;
   /** After one fingerprint the registry lacks, so do all later ones of this chain. */
   private askRemote = true;
+  /** Why this chain cannot go on: a hit the plugin replayed ahead turned out gone. */
+  private broken: StrataError | undefined;
 
   constructor(private readonly opts: HostChainOptions) {
     this.tip = { fingerprint: opts.base.id, imageId: opts.base.id, layers: opts.base.layers };
@@ -94,27 +103,32 @@ export class HostChain {
   }
 
   async task(req: TaskRequest): Promise<TaskReply> {
+    if (this.broken) throw this.broken;
     if (this.running) {
       throw new StrataError('state', `host ${this.host} asked for a task while "${this.running.label}" is still running`);
     }
     const reusable = this.reusable && req.cacheable;
     const inputs = this.withRuntime(req.inputs);
-    const fp = fingerprint({ parent: this.tip.fingerprint, host: this.host, position: this.position, inputs, cacheable: reusable });
-    if (req.lookup && reusable) {
-      const hit = await this.provenHit(fp, req.label);
-      if (hit) {
-        this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
-        this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
-        this.opts.log.info('hit', {
-          host: this.host,
-          task: req.label,
-          fingerprint: fp.slice(0, 12),
-          saved_seconds: hit.entry.seconds,
-          looked_up: hit.from,
-          check_us: hit.checkMicros,
-        });
-        return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds };
-      }
+    const parent = this.tip.fingerprint;
+    const fp = fingerprint({ parent, host: this.host, position: this.position, inputs, cacheable: reusable });
+    this.rememberAfter(parent, req);
+    const hit = req.lookup && reusable ? await this.provenHit(fp, req.label) : undefined;
+    if (req.expect) this.checkReplayedAhead(req, fp, hit !== undefined);
+    if (hit) {
+      this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
+      this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
+      this.opts.log.info('hit', {
+        host: this.host,
+        task: req.label,
+        fingerprint: fp.slice(0, 12),
+        saved_seconds: hit.entry.seconds,
+        looked_up: hit.from,
+        check_us: hit.checkMicros,
+        replayed_ahead: req.expect ? true : undefined,
+      });
+      // A plugin that sends digests can take hits ahead; one already replaying them has this one's.
+      const ahead = req.digest && !req.expect ? this.hitsAhead() : [];
+      return { outcome: 'hit', fingerprint: fp, result: hit.result, saved_seconds: hit.entry.seconds, ...(ahead.length ? { ahead } : {}) };
     }
     const asked = Date.now();
     const site = await this.worksites.at(this.tip);
@@ -128,6 +142,53 @@ export class HostChain {
       waited_seconds: inSeconds(Date.now() - asked),
     });
     return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
+  }
+
+  /**
+   * Remembers, for later builds, that this task came after link `parent`.
+   * Not a secret task's: its inputs would outlive the build in the engine's memory.
+   */
+  private rememberAfter(parent: string, req: TaskRequest): void {
+    if (!req.digest || req.secret) return;
+    this.opts.ahead.remember(this.host, parent, { digest: req.digest, label: req.label, inputs: req.inputs, lookup: req.lookup, cacheable: req.cacheable });
+  }
+
+  /**
+   * A task the plugin replayed from `ahead` must still be that hit. If it is
+   * not (its entry was removed or replaced since), the build has gone on
+   * from a result it no longer has: the chain stops here, before any
+   * container starts, and every later request of the host gets this error.
+   */
+  private checkReplayedAhead(req: TaskRequest, fp: string, hit: boolean): void {
+    if (hit && fp === req.expect) return;
+    this.broken = new StrataError(
+      'cache_changed',
+      `host ${this.host}: the cache entry of "${req.label}" was removed or replaced during the build (a \`strata prune\`, ` +
+        'a `docker rmi`, another build?) after the build had taken it from the cache; no image is tagged. Run the build again.',
+    );
+    throw this.broken;
+  }
+
+  /**
+   * The hits that follow the tip, as far as earlier builds show the way and
+   * this engine knows the entries without asking Docker: for each, the task
+   * that came next last time, its fingerprint worked out here as for any
+   * task, its entry, and the proof that the entry extends the one before.
+   */
+  private hitsAhead(): HitAhead[] {
+    const hits: HitAhead[] = [];
+    let { fingerprint: parent, layers } = this.tip;
+    while (hits.length < HITS_AHEAD) {
+      const next = this.opts.ahead.after(this.host, parent);
+      if (!next || !next.lookup || !next.cacheable || !this.reusable) break;
+      const inputs = this.withRuntime(next.inputs);
+      const fp = fingerprint({ parent, host: this.host, position: this.position + hits.length, inputs, cacheable: true });
+      const found = this.opts.entries.known(fp, parent);
+      if (!found || !extendsByOneTask(layers, found.layers)) break;
+      hits.push({ digest: next.digest, fingerprint: fp, result: found.result, saved_seconds: found.entry.seconds });
+      ({ fingerprint: parent, layers } = { fingerprint: fp, layers: found.layers });
+    }
+    return hits;
   }
 
   /**

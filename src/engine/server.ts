@@ -17,6 +17,7 @@ import { MAX_FRAME_BYTES, Reply, StrataError } from '../protocol/frames';
 import { Logger } from './log';
 import { Build } from './build';
 import { EngineSettings } from './settings';
+import { TasksAhead } from './tasks-ahead';
 
 export interface EngineOptions {
   /** `HOST:PORT` or `unix:/path/to.sock`. */
@@ -93,10 +94,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   });
   const builds = new Set<Promise<void>>();
   const indexes = new HostIndexes(opts.docker, opts.keepIndexes ?? false);
+  const ahead = new TasksAhead();
 
   wss.on('connection', (ws: WebSocket) => {
     opts.onBuildStarted?.();
-    const build = new Build(opts.docker, opts.settings, indexes, opts.log);
+    const build = new Build(opts.docker, opts.settings, indexes, opts.log, ahead);
     const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
       .then(() => build.close())
       .then(() => opts.onBuildEnded?.());

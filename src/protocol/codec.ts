@@ -8,13 +8,13 @@ import { MAX_FRAME_BYTES, Reply, Request, RequestType, StrataError } from './fra
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-type FieldKind = 'int' | 'string' | 'bool' | 'map' | 'map?' | 'strings' | 'any';
+type FieldKind = 'int' | 'string' | 'string?' | 'bool' | 'map' | 'map?' | 'strings' | 'any';
 
 const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
   hello: { protocol: 'int', client: 'string' },
   open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', python: 'map' },
   scratch_files: { host: 'string', files: 'map' },
-  task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool' },
+  task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool', digest: 'string?', expect: 'string?' },
   task_done: { host: 'string', outcome: 'string', result: 'map?' },
   finish_host: { host: 'string' },
   end_build: {},
@@ -42,6 +42,8 @@ function fits(kind: FieldKind, value: unknown): boolean {
       return Number.isInteger(value);
     case 'string':
       return typeof value === 'string';
+    case 'string?':
+      return value === null || value === undefined || typeof value === 'string';
     case 'bool':
       return typeof value === 'boolean';
     case 'map':

@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -63,6 +63,10 @@ export interface TaskRequest {
   lookup: boolean;
   cacheable: boolean;
   secret: boolean;
+  /** The plugin's digest of this request's other fields: what later builds recognise it by in `ahead`. */
+  digest?: string | null;
+  /** The fingerprint of the hit the plugin took from `ahead` and replayed without waiting for this reply. */
+  expect?: string | null;
 }
 
 export type TaskDoneOutcome = 'commit' | 'skip' | 'discard';
@@ -111,8 +115,17 @@ export interface RuntimeReply {
   image_shell: boolean;
 }
 
+/** A hit the engine sees coming: the task that followed this link last time, and is cached. */
+export interface HitAhead {
+  /** The `digest` the task was sent with; the plugin's task must have the same to take this hit. */
+  digest: string;
+  fingerprint: string;
+  result: PlainMap;
+  saved_seconds: number;
+}
+
 export type TaskReply =
-  | { outcome: 'hit'; fingerprint: string; result: PlainMap; saved_seconds: number }
+  | { outcome: 'hit'; fingerprint: string; result: PlainMap; saved_seconds: number; ahead?: HitAhead[] }
   | { outcome: 'miss'; fingerprint: string; container: string; scratch: string };
 
 export interface TaskDoneReply {
@@ -138,7 +151,8 @@ export type ErrorCode =
   | 'bad_config'
   | 'docker_unavailable'
   | 'docker_error'
-  | 'state';
+  | 'state'
+  | 'cache_changed';
 
 export type OkReply = { id: number; type: 'ok' } & (
   | HelloReply

@@ -128,8 +128,11 @@ describe('an engine that serves build after build', () => {
       // playbook() blocks this process: the engine's log is read once it yields.
       assert.ok(await eventually(async () => keptFor() === 2, 5), `both rebuilds looked up in the index the first build read:\n${engine.log()}`);
       // The index holds the entries the first build committed: no rebuild asks Docker for one.
-      const lookedUp = [...engine.log().matchAll(new RegExp(`hit host=${host} .*? looked_up=(\\w+)`, 'g'))].map((m) => m[1]);
-      assert.deepEqual(lookedUp, ['memory', 'memory', 'memory', 'memory'], engine.log());
+      const hits = [...engine.log().matchAll(new RegExp(`hit host=${host} .*? looked_up=(\\w+).*`, 'g'))];
+      assert.deepEqual(hits.map((m) => m[1]), ['memory', 'memory', 'memory', 'memory'], engine.log());
+      // Each rebuild's first hit told the plugin of the next, which it replayed without waiting.
+      const replayedAhead = hits.map((m) => /replayed_ahead=true/.test(m[0]));
+      assert.deepEqual(replayedAhead, [false, true, false, true], engine.log());
 
       // The last task's entry untagged behind the engine's back: its image
       // lives on (the image's own tag), so only the events can tell.

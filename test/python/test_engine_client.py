@@ -23,8 +23,10 @@ class StandInEngine:
     connection once that many requests were answered; or, `frozen`, answers
     nothing at all, as a stopped process."""
 
-    def __init__(self, path, delay=0.0, die_after=None, frozen=False):
+    def __init__(self, path, delay=0.0, die_after=None, frozen=False, answer=None):
         self.delay = delay
+        # The reply's fields for a request, beyond its id (default: just ok).
+        self.answer = answer or (lambda request: {'type': 'ok'})
         self.die_after = die_after
         self.frozen = frozen
         self._sending = threading.Lock()
@@ -53,7 +55,8 @@ class StandInEngine:
             if opcode != 0x2 or (self.die_after is not None and answered >= self.die_after):
                 conn.close()
                 return
-            reply = protocol.encode({'id': protocol.decode(data)['id'], 'type': 'ok'})
+            request = protocol.decode(data)
+            reply = protocol.encode(dict(self.answer(request), id=request['id']))
             threading.Timer(self.delay if answered else 0, self._send, (conn, 0x82, reply)).start()
             answered += 1
 
@@ -136,3 +139,49 @@ def test_an_engine_that_answers_nothing_not_even_pings_is_given_up_with_a_messag
     with pytest.raises(engine.EngineError, match='answered nothing, not even a ping.*stopped or hung'):
         client.request({'type': 'task_done'})
     assert time.monotonic() - started < 3
+
+
+def _confirming(wrong=None):
+    """An engine that answers a task sent ahead as the hit it expects (or, for
+    the label `wrong`, as an error), and anything else with ok."""
+    def answer(request):
+        if wrong is not None and request.get('label') == wrong:
+            return {'type': 'error', 'code': 'cache_changed', 'message': 'the cache entry of "%s" was removed' % wrong}
+        if request.get('expect'):
+            return {'type': 'ok', 'outcome': 'hit', 'fingerprint': request['expect']}
+        return {'type': 'ok'}
+    return answer
+
+
+def _task(label, **extra):
+    return dict(protocol.task('web', label, {}, True, True, False), **extra)
+
+
+def test_tasks_sent_ahead_are_not_waited_for_and_their_replies_are_checked_before_the_next_reply(socket_path):
+    StandInEngine(socket_path, answer=_confirming())
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
+    client.send_ahead(_task('two', expect='fp2'), 'fp2')
+    client.send_ahead(_task('three', expect='fp3'), 'fp3')
+    assert client._unchecked
+    assert client.request({'type': 'finish_host', 'host': 'web'})['type'] == 'ok'
+    assert not client._unchecked
+    client.close()
+
+
+def test_an_error_for_a_task_sent_ahead_fails_the_next_request_with_the_engines_words(socket_path):
+    StandInEngine(socket_path, answer=_confirming(wrong='two'))
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
+    client.send_ahead(_task('two', expect='fp2'), 'fp2')
+    with pytest.raises(engine.EngineError, match='the cache entry of "two" was removed') as raised:
+        client.request({'type': 'finish_host', 'host': 'web'})
+    assert raised.value.code == 'cache_changed'
+    client.close()
+
+
+def test_a_reply_to_a_task_sent_ahead_that_is_not_its_hit_fails_the_build(socket_path):
+    StandInEngine(socket_path, answer=lambda request: {'type': 'ok', 'outcome': 'hit', 'fingerprint': 'other'})
+    client = engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why')
+    client.send_ahead(_task('two', expect='fp2'), 'fp2')
+    with pytest.raises(engine.EngineError, match='did not confirm the cached result of "two"'):
+        client.request({'type': 'finish_host', 'host': 'web'})
+    client.close()

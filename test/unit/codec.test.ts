@@ -30,6 +30,12 @@ describe('decodeRequest', () => {
     badFrame(encodeValue({ id: 1, type: 'rm -rf' }), /unknown request type "rm -rf"; known: hello/));
   it('refuses a field of the wrong type', () =>
     badFrame(encodeValue({ id: 1, type: 'hello', protocol: '1', client: 'x' }), /"protocol" of "hello" must be int/));
+  it("accepts a task's digest and expected hit as text or nothing, and refuses anything else", () => {
+    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: {}, lookup: true, cacheable: true, secret: false };
+    assert.deepEqual(decodeRequest(encodeValue({ ...task, digest: 'ab12', expect: null })), { ...task, digest: 'ab12', expect: null });
+    badFrame(encodeValue({ ...task, digest: 12 }), /"digest" of "task" must be string\?/);
+    badFrame(encodeValue({ ...task, expect: ['ab'] }), /"expect" of "task" must be string\?/);
+  });
   it('refuses an unknown task_done outcome', () =>
     badFrame(encodeValue({ id: 1, type: 'task_done', host: 'h', outcome: 'keep', result: null }), /outcome must be one of/));
   it('refuses a frame over the size limit', () => badFrame(new Uint8Array(MAX_FRAME_BYTES + 1), /over the/));

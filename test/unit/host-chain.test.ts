@@ -8,7 +8,7 @@ import { FLATTEN_AT } from '../../src/docker/flatten';
 import { HostChain } from '../../src/engine/host-chain';
 import { createLogger } from '../../src/engine/log';
 import { parseImageConfig } from '../../src/docker/image-config';
-import { StrataError, TaskReply } from '../../src/protocol/frames';
+import { HitAhead, StrataError, TaskReply, TaskRequest } from '../../src/protocol/frames';
 import { MemoryEntries, MemoryWorkshop, MemoryWorld } from './support/memory-storage';
 
 const HOST = 'web';
@@ -30,20 +30,21 @@ function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string
     entries: new MemoryEntries(world),
     workshop: new MemoryWorkshop(world),
     log,
+    ahead: world.ahead,
   });
   chain.useScratchFiles({ python: '#!/bin/sh\n' });
   return { world, chain, warnings };
 }
 
 let ids = 0;
-const task = (label: string) => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, secret: false });
+const task = (label: string, extra: Partial<TaskRequest> = {}): TaskRequest => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, secret: false, ...extra });
 const done = (outcome: 'commit' | 'discard' = 'commit') => ({ id: ++ids, type: 'task_done' as const, host: HOST, outcome, result: outcome === 'commit' ? { changed: true, stdout: 'ok' } : null });
 
 /** Runs `labels` as tasks the way the plugin would: a miss runs (changing files) and commits. */
-async function runTasks(chain: HostChain, world: MemoryWorld, labels: string[]): Promise<TaskReply[]> {
+async function runTasks(chain: HostChain, world: MemoryWorld, labels: string[], extra: (label: string) => Partial<TaskRequest> = () => ({})): Promise<TaskReply[]> {
   const replies: TaskReply[] = [];
   for (const label of labels) {
-    const reply = await chain.task(task(label));
+    const reply = await chain.task(task(label, extra(label)));
     if (reply.outcome === 'miss') {
       world.changeFiles(reply.container);
       await chain.taskDone(done());
@@ -85,7 +86,7 @@ describe('a host chain', () => {
     const log = createLogger('warn', 'text', () => undefined);
     const chain = new HostChain({
       host: HOST, build: 'b1', base: { ...base, ref: 'base:latest', cmd: null, entrypoint: null }, config: parseImageConfig(HOST, {}),
-      tags: [], push: false, squash: false, entries: new MemoryEntries(world), workshop: new MemoryWorkshop(world), log,
+      tags: [], push: false, squash: false, entries: new MemoryEntries(world), workshop: new MemoryWorkshop(world), log, ahead: world.ahead,
     });
     await assert.rejects(chain.task(task('echo one')), (err: unknown) => err instanceof StrataError && err.code === 'state' && /scratch_files/.test(err.message));
     assert.equal(world.started.length, 0);
@@ -289,6 +290,89 @@ describe('a host chain', () => {
     assert.deepEqual(outcomes(await runTasks(chain, world, ['echo one', 'echo two'])), ['miss', 'miss']);
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /could not ask registry\.test\/cache for cache entries: connection refused/);
+    await chain.close();
+  });
+});
+
+describe('hits ahead', () => {
+  // As the plugin sends tasks: each with its digest (here, its label stands in for one).
+  const digested = (label: string) => ({ digest: `digest of ${label}` });
+  const aheadOf = (reply: TaskReply): HitAhead[] => (reply.outcome === 'hit' ? (reply.ahead ?? []) : []);
+
+  it("tells a rebuild's first hit of the hits that follow, which the plugin then takes without waiting", async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two', 'echo three'], digested);
+    await first.chain.finish();
+    const startedBefore = world.started.length;
+
+    const { chain } = setup(world);
+    const opening = await chain.task(task('echo one', digested('echo one')));
+    assert.equal(opening.outcome, 'hit');
+    assert.deepEqual(
+      aheadOf(opening).map((h) => [h.digest, h.fingerprint, h.result]),
+      built.slice(1).map((b, i) => [`digest of echo ${['two', 'three'][i]}`, b.fingerprint, { changed: true, stdout: 'ok' }]),
+    );
+    for (const hit of aheadOf(opening)) {
+      const confirmed = await chain.task(task(hit.digest.replace('digest of ', ''), { expect: hit.fingerprint }));
+      assert.deepEqual([confirmed.outcome, confirmed.fingerprint, aheadOf(confirmed)], ['hit', hit.fingerprint, []]);
+    }
+    const finished = await chain.finish();
+    assert.equal(finished.image, world.tags.get('shop/web:latest'));
+    assert.equal(world.started.length, startedBefore, 'no container was started');
+  });
+
+  it('tells of no hit past a task that was sent without a digest, or was secret, or missed last time', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    await runTasks(first.chain, world, ['echo one', 'echo two', 'echo secret', 'echo four'], (label) => ({ ...digested(label), secret: label === 'echo secret' }));
+    await first.chain.close();
+    const second = setup(world);
+    const [opening] = await runTasks(second.chain, world, ['echo one'], digested);
+    assert.deepEqual(aheadOf(opening).map((h) => h.digest), ['digest of echo two'], 'a secret task is not remembered');
+    await second.chain.close();
+
+    const third = setup(world);
+    const replies = await runTasks(third.chain, world, ['echo one', 'echo new'], digested);
+    assert.deepEqual(outcomes(replies), ['hit', 'miss']);
+    await third.chain.close();
+    const fourth = setup(world);
+    const [again] = await runTasks(fourth.chain, world, ['echo one'], digested);
+    // After "echo one" came "echo new" last: its entry exists now, and nothing came after it.
+    assert.deepEqual(aheadOf(again).map((h) => h.digest), ['digest of echo new']);
+    await fourth.chain.close();
+  });
+
+  it('stops the chain, before any container starts, when a hit taken ahead is gone by the time its task comes', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two', 'echo three'], digested);
+    await first.chain.finish();
+    const startedBefore = world.started.length;
+
+    const { chain } = setup(world);
+    const opening = await chain.task(task('echo one', digested('echo one')));
+    const [two, three] = aheadOf(opening);
+    // A prune, meanwhile, of the local entry and of the registry cache's copy (which would serve as well).
+    world.tags.delete(`strata-cache:${built[1].fingerprint}`);
+    world.registry.delete(built[1].fingerprint);
+    const changed = (err: unknown) => err instanceof StrataError && err.code === 'cache_changed' && /"echo two" was removed or replaced during the build/.test(err.message);
+    await assert.rejects(chain.task(task('echo two', { expect: two.fingerprint })), changed);
+    await assert.rejects(chain.task(task('echo three', { expect: three.fingerprint })), changed, 'every later task of the host');
+    await assert.rejects(chain.task(task('echo four', digested('echo four'))), changed);
+    await chain.close();
+    assert.equal(world.started.length, startedBefore, 'no container was started');
+  });
+
+  it('refuses a task taken ahead that is not the hit it was taken as', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    const built = await runTasks(first.chain, world, ['echo one', 'echo two'], digested);
+    await first.chain.close();
+    const { chain } = setup(world);
+    await chain.task(task('echo one', digested('echo one')));
+    // Not what was taken: the plugin's own task differs from what the digest promised.
+    await assert.rejects(chain.task(task('echo 2', { expect: built[1].fingerprint })), (err: unknown) => err instanceof StrataError && err.code === 'cache_changed');
     await chain.close();
   });
 });

@@ -6,6 +6,7 @@
 import type { EntryStore, Workshop } from '../../../src/engine/chain-storage';
 import { FoundEntry, NewEntry } from '../../../src/cache/entries';
 import { Turns } from '../../../src/cache/turns';
+import { TasksAhead } from '../../../src/engine/tasks-ahead';
 import type { BuildContainer, ContainerStart } from '../../../src/docker/containers';
 import type { FinalImageSpec } from '../../../src/docker/final-image';
 import type { CommitOptions, Committed } from '../../../src/docker/layers';
@@ -44,6 +45,8 @@ export class MemoryWorld {
   startGate: Promise<void> | undefined;
   /** The engine's commits, one at a time per task, shared by every chain over this world. */
   readonly turns = new Turns();
+  /** The engine's memory of what came after each link, shared by its builds as `turns` is. */
+  readonly ahead = new TasksAhead();
   /** Called when a container is removed, by ID. */
   readonly onRemoval = new Map<string, () => void>();
   private next = 0;
@@ -85,6 +88,10 @@ export class MemoryEntries implements EntryStore {
   constructor(private readonly world: MemoryWorld) {}
 
   async lookup(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
+    return this.known(fingerprint, parent);
+  }
+
+  known(fingerprint: string, parent: string): FoundEntry | undefined {
     const image = this.world.images.get(this.world.tags.get(`strata-cache:${fingerprint}`) ?? '');
     if (!image || image.labels.fingerprint !== fingerprint || image.labels.parent !== parent) return undefined;
     const entry = { fingerprint, parent, host: image.labels.host, position: Number(image.labels.position), task: image.labels.task, imageId: image.id, seconds: 1 };

@@ -1,0 +1,46 @@
+// What came after each link of a host's chain the last time a build passed
+// it: the next task request, known by the plugin's digest of it. An engine
+// that outlives its builds (the per-user engine, `strata serve`) keeps this,
+// so a rebuild's hit can tell the plugin the hits that follow, and the
+// plugin replays them without waiting for the engine's answer to each.
+//
+// Nothing here decides a hit: the chain works out each fingerprint again and
+// looks it up, and checks the plugin's task when it arrives (host-chain.ts).
+
+import type { PlainMap } from '../protocol/frames';
+
+export interface NextTask {
+  /** The plugin's digest of the request (label, inputs, flags). */
+  digest: string;
+  label: string;
+  inputs: PlainMap;
+  lookup: boolean;
+  cacheable: boolean;
+}
+
+/** Links remembered, engine-wide; past this the oldest go (a few hundred bytes each). */
+const REMEMBERED_LINKS = 50_000;
+
+export class TasksAhead {
+  private readonly next = new Map<string, NextTask>();
+
+  constructor(private readonly limit = REMEMBERED_LINKS) {}
+
+  /** `task` came after link `parent` of `host`'s chain (the latest such task wins). */
+  remember(host: string, parent: string, task: NextTask): void {
+    const key = linkKey(host, parent);
+    this.next.delete(key);
+    if (this.next.size >= this.limit) this.next.delete(this.next.keys().next().value as string);
+    this.next.set(key, task);
+  }
+
+  /** The task that came after link `parent` of `host`'s chain last time, if one is remembered. */
+  after(host: string, parent: string): NextTask | undefined {
+    return this.next.get(linkKey(host, parent));
+  }
+}
+
+// The first link's parent is the base image, which many hosts share.
+function linkKey(host: string, parent: string): string {
+  return `${host}\n${parent}`;
+}
