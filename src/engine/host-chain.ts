@@ -291,6 +291,7 @@ export class HostChain {
   }
 
   async finish(): Promise<FinishHostReply> {
+    if (this.broken) throw this.broken;
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
     // The final image is made from the tip, not from a container: the host's containers go while it is made.
     const [image] = await Promise.all([this.finalImage(), this.worksites.close()]);

@@ -360,6 +360,9 @@ describe('hits ahead', () => {
     await assert.rejects(chain.task(task('echo two', { expect: two.fingerprint })), changed);
     await assert.rejects(chain.task(task('echo three', { expect: three.fingerprint })), changed, 'every later task of the host');
     await assert.rejects(chain.task(task('echo four', digested('echo four'))), changed);
+    const tagged = world.tags.get('shop/web:latest');
+    await assert.rejects(chain.finish(), changed, 'nor is the image tagged');
+    assert.equal(world.tags.get('shop/web:latest'), tagged);
     await chain.close();
     assert.equal(world.started.length, startedBefore, 'no container was started');
   });
