@@ -1,6 +1,6 @@
 """Talking to the strata engine: connecting (to the engine STRATA_ENGINE
-names, or to a private one started for this run), and one request at a time
-over the WebSocket."""
+names, or to a private one started for this run), and requests over the
+WebSocket, each waited for, except the tasks replayed from a hit's `ahead`."""
 
 import json
 import os
