@@ -190,7 +190,7 @@ class Build:
         ahead = self._ahead.get(host)
         if ahead and ahead[0]['digest'] == digest:
             hit = ahead.popleft()
-            self.client.send_ahead(dict(frame, expect=hit['fingerprint']), hit['fingerprint'])
+            self.client.send_ahead(dict(frame, digest=digest, expect=hit['fingerprint']), hit['fingerprint'])
             return dict(hit, outcome='hit')
         reply = self.client.request(dict(frame, digest=digest))
         self._ahead[host] = collections.deque(reply.get('ahead', ()))

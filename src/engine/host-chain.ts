@@ -111,7 +111,7 @@ export class HostChain {
     const inputs = this.withRuntime(req.inputs);
     const parent = this.tip.fingerprint;
     const fp = fingerprint({ parent, host: this.host, position: this.position, inputs, cacheable: reusable });
-    this.rememberAfter(parent, req);
+    if (req.lookup && reusable) this.rememberAfter(parent, req.digest, fp);
     const hit = req.lookup && reusable ? await this.provenHit(fp, req.label) : undefined;
     if (req.expect) this.checkReplayedAhead(req, fp, hit !== undefined);
     if (hit) {
@@ -144,13 +144,9 @@ export class HostChain {
     return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
   }
 
-  /**
-   * Remembers, for later builds, that this task came after link `parent`.
-   * Not a secret task's: its inputs would outlive the build in the engine's memory.
-   */
-  private rememberAfter(parent: string, req: TaskRequest): void {
-    if (!req.digest || req.secret) return;
-    this.opts.ahead.remember(this.host, parent, { digest: req.digest, label: req.label, inputs: req.inputs, lookup: req.lookup, cacheable: req.cacheable });
+  /** Remembers, for later builds, that the task `digest` names came after link `parent`. */
+  private rememberAfter(parent: string, digest: string | null | undefined, fp: string): void {
+    if (digest) this.opts.ahead.remember(this.host, parent, { digest, fingerprint: fp });
   }
 
   /**
@@ -172,21 +168,19 @@ export class HostChain {
   /**
    * The hits that follow the tip, as far as earlier builds show the way and
    * this engine knows the entries without asking Docker: for each, the task
-   * that came next last time, its fingerprint worked out here as for any
-   * task, its entry, and the proof that the entry extends the one before.
+   * that came next last time, its entry, and the proof that the entry
+   * extends the one before.
    */
   private hitsAhead(): HitAhead[] {
     const hits: HitAhead[] = [];
     let { fingerprint: parent, layers } = this.tip;
     while (hits.length < HITS_AHEAD) {
       const next = this.opts.ahead.after(this.host, parent);
-      if (!next || !next.lookup || !next.cacheable || !this.reusable) break;
-      const inputs = this.withRuntime(next.inputs);
-      const fp = fingerprint({ parent, host: this.host, position: this.position + hits.length, inputs, cacheable: true });
-      const found = this.opts.entries.known(fp, parent);
+      if (!next) break;
+      const found = this.opts.entries.known(next.fingerprint, parent);
       if (!found || !extendsByOneTask(layers, found.layers)) break;
-      hits.push({ digest: next.digest, fingerprint: fp, result: found.result, saved_seconds: found.entry.seconds });
-      ({ fingerprint: parent, layers } = { fingerprint: fp, layers: found.layers });
+      hits.push({ digest: next.digest, fingerprint: next.fingerprint, result: found.result, saved_seconds: found.entry.seconds });
+      ({ fingerprint: parent, layers } = { fingerprint: next.fingerprint, layers: found.layers });
     }
     return hits;
   }

@@ -1,25 +1,26 @@
 // What came after each link of a host's chain the last time a build passed
-// it: the next task request, known by the plugin's digest of it. An engine
+// it: the next task, known by the plugin's digest of its request, and the
+// fingerprint the engine worked out for it. An engine
 // that outlives its builds (the per-user engine, `strata serve`) keeps this,
 // so a rebuild's hit can tell the plugin the hits that follow, and the
 // plugin replays them without waiting for the engine's answer to each.
 //
-// Nothing here decides a hit: the chain works out each fingerprint again and
-// looks it up, and checks the plugin's task when it arrives (host-chain.ts).
-
-import type { PlainMap } from '../protocol/frames';
+// Nothing here decides a hit: the chain looks each one up and checks the
+// plugin's task when it arrives (host-chain.ts).
 
 export interface NextTask {
-  /** The plugin's digest of the request (label, inputs, flags). */
+  /** The plugin's digest of the request (host, label, inputs, flags). */
   digest: string;
-  label: string;
-  inputs: PlainMap;
-  lookup: boolean;
-  cacheable: boolean;
+  /**
+   * The request's fingerprint (a cacheable one) after that link. The same
+   * request after the same link has it again: the link's own fingerprint
+   * holds all the chain's fingerprints took in before, the mounted runtime too.
+   */
+  fingerprint: string;
 }
 
-/** Links remembered, engine-wide; past this the oldest go (a few hundred bytes each). */
-const REMEMBERED_LINKS = 50_000;
+/** Links remembered, engine-wide; past this the oldest go (about 300 bytes each). */
+const REMEMBERED_LINKS = 100_000;
 
 export class TasksAhead {
   private readonly next = new Map<string, NextTask>();
