@@ -31,3 +31,4 @@ def test_the_interpreter_sent_is_a_path_ansible_would_run():
     # Interpreter discovery ('auto') is not a path: strata's default is what the image is asked for.
     assert _interpreter({'ansible_python_interpreter': 'auto_silent'}, same) == '/usr/bin/python3'
     assert _interpreter({}, same) == '/usr/bin/python3'
+
