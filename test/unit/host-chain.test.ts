@@ -299,15 +299,20 @@ describe('hits ahead', () => {
   const digested = (label: string) => ({ digest: `digest of ${label}` });
   const aheadOf = (reply: TaskReply): HitAhead[] => (reply.outcome === 'hit' ? (reply.ahead ?? []) : []);
 
-  it("tells a rebuild's first hit of the hits that follow, which the plugin then takes without waiting", async () => {
+  /** A build of three tasks, then a rebuild's first hit: the world, what was built, and the rebuild's chain and first reply. */
+  async function rebuildAfterThree() {
     const world = new MemoryWorld();
     const first = setup(world);
     const built = await runTasks(first.chain, world, ['echo one', 'echo two', 'echo three'], digested);
     await first.chain.finish();
     const startedBefore = world.started.length;
-
     const { chain } = setup(world);
     const opening = await chain.task(task('echo one', digested('echo one')));
+    return { world, built, startedBefore, chain, opening };
+  }
+
+  it("tells a rebuild's first hit of the hits that follow, which the plugin then takes without waiting", async () => {
+    const { world, built, startedBefore, chain, opening } = await rebuildAfterThree();
     assert.equal(opening.outcome, 'hit');
     assert.deepEqual(
       aheadOf(opening).map((h) => [h.digest, h.fingerprint, h.result]),
@@ -344,14 +349,7 @@ describe('hits ahead', () => {
   });
 
   it('stops the chain, before any container starts, when a hit taken ahead is gone by the time its task comes', async () => {
-    const world = new MemoryWorld();
-    const first = setup(world);
-    const built = await runTasks(first.chain, world, ['echo one', 'echo two', 'echo three'], digested);
-    await first.chain.finish();
-    const startedBefore = world.started.length;
-
-    const { chain } = setup(world);
-    const opening = await chain.task(task('echo one', digested('echo one')));
+    const { world, built, startedBefore, chain, opening } = await rebuildAfterThree();
     const [two, three] = aheadOf(opening);
     // A prune, meanwhile, of the local entry and of the registry cache's copy (which would serve as well).
     world.tags.delete(`strata-cache:${built[1].fingerprint}`);
