@@ -4,7 +4,7 @@
 // build on it leaves no container behind, as one on a private engine.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import {
   command,
   copyProject,
   eventually,
+  inspect,
   playbook,
   removeImages,
   serve,
@@ -145,6 +146,48 @@ describe('an engine that serves build after build', () => {
       assert.equal(strata(['prune', '--all', '--host', host]).code, 0);
       assert.deepEqual(kinds(), ['built', 'built']);
       assert.deepEqual(await buildContainers(), []);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('fails a build, tagging nothing, when a hit it replayed ahead is removed during it; the next build builds that task again', async () => {
+    const engine = await serve();
+    try {
+      const served = { ...env, STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
+      const { dir, host } = project();
+      // The third task's entry is removed, while the build runs, by a task on the controller
+      // (which is no link of the chain), after the first hit told of the third as a hit ahead.
+      writeFileSync(join(dir, 'site.yml'), [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy: { content: "one\\n", dest: /one }',
+        '    - copy: { content: "two\\n", dest: /two }',
+        '    - command: docker rmi {{ remove_entry }}',
+        '      delegate_to: localhost',
+        '      when: remove_entry is defined',
+        '    - pause: { seconds: 1 }  # for the engine to hear of it',
+        '      when: remove_entry is defined',
+        '    - copy: { content: "three\\n", dest: /three }',
+        '',
+      ].join('\n'));
+      const built = playbook(dir, [], served);
+      assert.deepEqual(strataLines(built.out, host).map((l) => l.split(',')[0]), ['built', 'built', 'built'], built.out);
+      const image = (await inspect(`strata-e2e/${host}:latest`)).Id;
+      const third = (await cacheEntries(host)).find((e) => e.Labels['strata.position'] === '2')!;
+      const thirdTag = third.RepoTags!.find((t) => t.startsWith('strata-cache:'))!;
+
+      const broken = playbook(dir, ['-e', `remove_entry=${thirdTag}`], served);
+      assert.notEqual(broken.code, 0, broken.out);
+      assert.match(broken.out, /the cache entry of "copy [^"]*three[^"]*" was removed or replaced during the build .*no image is tagged/, broken.out);
+      assert.ok(await eventually(async () => /hit .*replayed_ahead=true/.test(engine.log()), 5), engine.log());
+      assert.equal((await inspect(`strata-e2e/${host}:latest`)).Id, image, 'the tag did not move');
+      assert.deepEqual(await buildContainers(), []);
+
+      const again = playbook(dir, [], served);
+      assert.equal(again.code, 0, again.out);
+      assert.deepEqual(strataLines(again.out, host).map((l) => l.split(',')[0]), ['cached', 'cached', 'built'], again.out);
     } finally {
       await engine.stop();
     }
