@@ -64,7 +64,7 @@ export interface HostChainOptions {
 export const MOUNTED_RUNTIME_INPUT = 'mounted_runtime';
 
 /** Most hits one reply tells the plugin of, so a reply stays small and quick to make. */
-export const HITS_AHEAD = 64;
+const HITS_AHEAD = 64;
 
 /** Milliseconds as seconds for a log line. */
 function inSeconds(ms: number): number {
@@ -180,7 +180,8 @@ export class HostChain {
       const found = this.opts.entries.known(next.fingerprint, parent);
       if (!found || !extendsByOneTask(layers, found.layers)) break;
       hits.push({ digest: next.digest, fingerprint: next.fingerprint, result: found.result, saved_seconds: found.entry.seconds });
-      ({ fingerprint: parent, layers } = { fingerprint: next.fingerprint, layers: found.layers });
+      parent = next.fingerprint;
+      layers = found.layers;
     }
     return hits;
   }
