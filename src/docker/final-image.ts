@@ -111,13 +111,12 @@ async function commitFinal(docker: Dockerode, fromId: string, final: FinalConfig
 /** The layer Podman's commit adds even when nothing changed: an empty tar. */
 const EMPTY_LAYER = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
-/** Whether `image` already is the final image `key` describes (on top of `fromId`, or squashed). */
-async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromId: string, squashed: boolean): Promise<string | undefined> {
+/** Whether `image` already is the final image `key` describes (on top of layers `fromLayers`, or squashed). */
+async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromLayers: string[], squashed: boolean): Promise<string | undefined> {
   const current = await unlessGone(docker.getImage(image).inspect());
   if (!current) return undefined;
-  const tip = await docker.getImage(fromId).inspect();
   const labels = current.Config?.Labels ?? {};
-  const sameLayers = [tip.RootFS.Layers, [...(tip.RootFS.Layers ?? []), EMPTY_LAYER]].some(
+  const sameLayers = [fromLayers, [...fromLayers, EMPTY_LAYER]].some(
     (layers) => JSON.stringify(current.RootFS.Layers) === JSON.stringify(layers),
   );
   const made = squashed ? labels[SQUASHED_LABEL] === 'true' : sameLayers;
@@ -129,6 +128,8 @@ const FINAL_LABEL = 'strata.final';
 
 export interface FinalImageSpec {
   fromId: string;
+  /** The layers (diff IDs) of `fromId`, which the chain knows. */
+  fromLayers: string[];
   config: ImageConfig;
   base: BaseCommand & { id: string };
   labels: Record<string, string>;
@@ -142,9 +143,10 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
   const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
   const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');
   const labels = { ...(opts.config.labels ?? {}), ...opts.labels, [FINAL_LABEL]: key };
-  const existing = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromId, opts.squash) : undefined;
+  const existing = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromLayers, opts.squash) : undefined;
   if (existing) {
-    await tagAll(docker, existing, opts.tags);
+    // The first tag names it already.
+    await tagAll(docker, existing, opts.tags.slice(1));
     return existing;
   }
   // Podman's commit takes the container's config, not the body's: with neither

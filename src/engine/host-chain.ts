@@ -39,6 +39,8 @@ interface RunningTask {
   /** Whether later builds can ever meet this link (false after a never-cached task). */
   reusable: boolean;
   started: number;
+  /** The last build through the same link ended with the task that came here then. */
+  lastTaskLastTime: boolean;
 }
 
 export interface HostChainOptions {
@@ -111,6 +113,7 @@ export class HostChain {
     const inputs = this.withRuntime(req.inputs);
     const parent = this.tip.fingerprint;
     const fp = fingerprint({ parent, host: this.host, position: this.position, inputs, cacheable: reusable });
+    const lastTaskLastTime = this.endedAfter(parent);
     if (req.lookup && reusable) this.rememberAfter(parent, req.digest, fp);
     const hit = req.lookup && reusable ? await this.provenHit(fp, req.label) : undefined;
     if (req.expect) this.checkReplayedAhead(req, fp, hit !== undefined);
@@ -132,7 +135,7 @@ export class HostChain {
     }
     const asked = Date.now();
     const site = await this.worksites.at(this.tip);
-    this.running = { fingerprint: fp, label: req.label, inputs, secret: req.secret, reusable, started: Date.now() };
+    this.running = { fingerprint: fp, label: req.label, inputs, secret: req.secret, reusable, started: Date.now(), lastTaskLastTime };
     this.opts.log.info('miss', {
       host: this.host,
       task: req.label,
@@ -142,6 +145,12 @@ export class HostChain {
       waited_seconds: inSeconds(Date.now() - asked),
     });
     return { outcome: 'miss', fingerprint: fp, container: site.container.name, scratch: SCRATCH_DIR };
+  }
+
+  /** Whether the last build through link `parent` finished with the task that came after it. */
+  private endedAfter(parent: string): boolean {
+    const previous = this.opts.ahead.after(this.host, parent);
+    return previous !== undefined && this.opts.ahead.endedAt(this.host, previous.fingerprint);
   }
 
   /** Remembers, for later builds, that the task `digest` names came after link `parent`. */
@@ -252,7 +261,8 @@ export class HostChain {
     }
     this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
-    if (committed.addedLayer) await this.worksites.committedLayer(this.tip, committed.leftRunning);
+    // An edit of the last task: last time no task came after it, so no container is started for one.
+    if (committed.addedLayer) await this.worksites.committedLayer(this.tip, committed.leftRunning, !task.lastTaskLastTime);
     else this.worksites.committedNothing(this.tip, committed.leftRunning);
     this.opts.log.info('committed', {
       host: this.host,
@@ -290,6 +300,7 @@ export class HostChain {
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
     // The final image is made from the tip, not from a container: the host's containers go while it is made.
     const [image] = await Promise.all([this.finalImage(), this.worksites.close()]);
+    if (this.reusable) this.opts.ahead.rememberEnd(this.host, this.tip.fingerprint);
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
     if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
     return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [] };
@@ -300,6 +311,7 @@ export class HostChain {
     await this.pushes;
     return this.opts.workshop.finalImage({
       fromId: this.tip.imageId,
+      fromLayers: this.tip.layers,
       config: this.opts.config,
       base: this.opts.base,
       labels: finalImageLabels(),

@@ -5,6 +5,10 @@
 // so a rebuild's hit can tell the plugin the hits that follow, and the
 // plugin replays them without waiting for the engine's answer to each.
 //
+// It also remembers where a host's last finished build ended, so the chain
+// of an edit that rebuilds the last task does not start a container for a
+// next task that, last time, did not come.
+//
 // Nothing here decides a hit: the chain looks each one up and checks the
 // plugin's task when it arrives (host-chain.ts).
 
@@ -22,22 +26,39 @@ export interface NextTask {
 /** Links remembered, engine-wide; past this the oldest go (about 300 bytes each). */
 const REMEMBERED_LINKS = 100_000;
 
+/** What `next` holds for a link where a build of the host ended. */
+const ENDED = 'ended';
+
 export class TasksAhead {
-  private readonly next = new Map<string, NextTask>();
+  private readonly next = new Map<string, NextTask | typeof ENDED>();
 
   constructor(private readonly limit = REMEMBERED_LINKS) {}
 
   /** `task` came after link `parent` of `host`'s chain (the latest such task wins). */
   remember(host: string, parent: string, task: NextTask): void {
-    const key = linkKey(host, parent);
-    this.next.delete(key);
-    if (this.next.size >= this.limit) this.next.delete(this.next.keys().next().value as string);
-    this.next.set(key, task);
+    this.set(linkKey(host, parent), task);
+  }
+
+  /** A build of `host` finished with its chain at `link`: no task came after it. */
+  rememberEnd(host: string, link: string): void {
+    this.set(linkKey(host, link), ENDED);
   }
 
   /** The task that came after link `parent` of `host`'s chain last time, if one is remembered. */
   after(host: string, parent: string): NextTask | undefined {
-    return this.next.get(linkKey(host, parent));
+    const next = this.next.get(linkKey(host, parent));
+    return next === ENDED ? undefined : next;
+  }
+
+  /** Whether the last build of `host` through `link` finished right there. */
+  endedAt(host: string, link: string): boolean {
+    return this.next.get(linkKey(host, link)) === ENDED;
+  }
+
+  private set(key: string, next: NextTask | typeof ENDED): void {
+    this.next.delete(key);
+    if (this.next.size >= this.limit) this.next.delete(this.next.keys().next().value as string);
+    this.next.set(key, next);
   }
 }
 

@@ -73,15 +73,17 @@ export class Worksites {
   /**
    * After a commit that made the container's changes a layer: committing it
    * again would pack them a second time, so the next task gets a fresh
-   * container at `tip`, started now, in the background. `leftRunning`: the
-   * task left processes running, which must not outlive it.
+   * container at `tip`, started now, in the background, unless no next
+   * task is `expected` (then the next task that comes after all starts
+   * one). `leftRunning`: the task left processes running, which must not
+   * outlive it.
    */
-  async committedLayer(tip: Link, leftRunning = true): Promise<void> {
+  async committedLayer(tip: Link, leftRunning = true, expected = true): Promise<void> {
     const old = await this.current;
     if (old && leftRunning && (await this.holdsTheNetwork(old.container))) await this.opts.workshop.stopTaskProcesses(old.container);
-    this.current = this.startAt(tip);
+    this.current = expected ? this.startAt(tip) : undefined;
     // A failed start is said when the next task needs the container (settled()).
-    this.current.catch(() => undefined);
+    this.current?.catch(() => undefined);
     if (old) this.retire(old.container);
   }
 

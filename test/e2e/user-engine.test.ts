@@ -13,8 +13,10 @@ import {
   buildContainers,
   cacheEntries,
   command,
+  containersCreatedDuring,
   copyProject,
   eventually,
+  fileInImage,
   inspect,
   playbook,
   removeImages,
@@ -145,6 +147,50 @@ describe('an engine that serves build after build', () => {
 
       assert.equal(strata(['prune', '--all', '--host', host]).code, 0);
       assert.deepEqual(kinds(), ['built', 'built']);
+      assert.deepEqual(await buildContainers(), []);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('starts no container for a next task when a rebuild changes the task that ended the last build, and still runs one added after it', async () => {
+    const engine = await serve();
+    try {
+      const served = { ...env, STRATA_ENGINE: engine.address, STRATA_TOKEN: engine.token };
+      const { dir, host } = project();
+      const tag = `strata-e2e/${host}:latest`;
+      writeFileSync(join(dir, 'site.yml'), [
+        '- hosts: all',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - copy: { content: "one\\n", dest: /one }',
+        '    - copy: { content: "{{ last }}\\n", dest: /last }',
+        '    - copy: { content: "added\\n", dest: /added }',
+        '      when: add is defined',
+        '',
+      ].join('\n'));
+      const build = async (args: string[]) => {
+        let run!: ReturnType<typeof playbook>;
+        const started = await containersCreatedDuring(() => (run = playbook(dir, args, served)), 'start');
+        assert.equal(run.code, 0, run.out);
+        return { kinds: strataLines(run.out, host).map((l) => l.split(',')[0]), started };
+      };
+      // Each commit is followed by a container for the next task, the last one's too: nothing is known yet.
+      assert.deepEqual(await build(['-e', 'last=first']), { kinds: ['built', 'built'], started: 3 });
+      // The last task changed: it runs in one container, and none is started for a task after it.
+      assert.deepEqual(await build(['-e', 'last=second']), { kinds: ['cached', 'built'], started: 1 });
+      assert.equal(fileInImage(tag, '/last'), 'second\n');
+      // Changed again, with a task added after it: that one gets its container all the same.
+      assert.deepEqual((await build(['-e', 'last=third', '-e', 'add=1'])).kinds, ['cached', 'built', 'built']);
+      assert.equal(fileInImage(tag, '/last'), 'third\n');
+      assert.equal(fileInImage(tag, '/added'), 'added\n');
+      // Nothing changed: the same image, also under a tag added since.
+      const image = (await inspect(tag)).Id;
+      const alias = `strata-e2e/${host}:alias`;
+      made.tags.push(alias);
+      const again = await build(['-e', 'last=third', '-e', 'add=1', '-e', JSON.stringify({ strata_image: [tag, alias] })]);
+      assert.deepEqual(again, { kinds: ['cached', 'cached', 'cached'], started: 0 });
+      assert.deepEqual([(await inspect(tag)).Id, (await inspect(alias)).Id], [image, image]);
       assert.deepEqual(await buildContainers(), []);
     } finally {
       await engine.stop();

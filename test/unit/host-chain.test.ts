@@ -365,6 +365,37 @@ describe('hits ahead', () => {
     assert.equal(world.started.length, startedBefore, 'no container was started');
   });
 
+  it('starts no container for a next task after rebuilding the task that ended the last build, and one that comes after all still runs', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    await runTasks(first.chain, world, ['echo one', 'echo two'], digested);
+    await first.chain.finish();
+    await first.chain.close();
+
+    // The last task edited: it misses, and once committed no container is started for a task after it.
+    const edit = setup(world);
+    const startedBefore = world.started.length;
+    const edited = await runTasks(edit.chain, world, ['echo one', 'echo 2'], digested);
+    assert.deepEqual(outcomes(edited), ['hit', 'miss']);
+    assert.equal(world.started.length - startedBefore, 1, 'only the container "echo 2" ran in');
+    // A task added after it gets a container from the new tip all the same.
+    const added = await edit.chain.task(task('echo three', digested('echo three')));
+    assert.equal(world.started.length - startedBefore, 2);
+    assert.equal(world.startedFrom(containerOf(added)), world.tags.get(`strata-cache:${edited[1].fingerprint}`));
+    world.changeFiles(containerOf(added));
+    await edit.chain.taskDone(done());
+    await edit.chain.finish();
+    await edit.chain.close();
+    assert.equal(world.containers.size, 0);
+
+    // Not the last task last time ("echo 2" had "echo three" after it): the next container is started at once.
+    const middle = setup(world);
+    const before = world.started.length;
+    await runTasks(middle.chain, world, ['echo one', 'echo II'], digested);
+    assert.equal(world.started.length - before, 2, 'the container "echo II" ran in, and one for the next task');
+    await middle.chain.close();
+  });
+
   it('refuses a task taken ahead that is not the hit it was taken as', async () => {
     const world = new MemoryWorld();
     const first = setup(world);
