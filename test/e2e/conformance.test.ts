@@ -6,10 +6,11 @@
 // mode, owner, content) in the result, and the same values of the variables
 // the case prints in its "conformance: vars" task, the same warnings and
 // deprecations. The cached run starts no
-// container unless the case says otherwise.
+// container unless the case says otherwise. Two cases run side by side (each
+// its own hosts and images): a case's time is mostly waiting on Docker.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +22,7 @@ import {
   containersCreatedDuring,
   copyProject,
   ROOT,
-  playbook,
+  playbookInBackground,
   recap,
   removeImages,
   Run,
@@ -44,18 +45,32 @@ interface Outcome {
   manifests: Record<string, Manifest>;
 }
 
-function docker(args: string[], input?: string): string {
-  const result = spawnSync('docker', args, { encoding: 'utf8', input, maxBuffer: 256 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`docker ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
+/** A docker command's stdout; it runs without blocking the case beside. */
+function docker(args: string[], input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('docker', args);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out).toString('utf8')) : reject(new Error(`docker ${args.join(' ')}: ${Buffer.concat(err).toString('utf8')}`)),
+    );
+    child.stdin.end(input);
+  });
 }
 
-function manifestOfContainer(container: string): Manifest {
-  return JSON.parse(docker(['exec', '-i', container, 'python3', '-'], MANIFEST_SCRIPT));
+async function manifestOfContainer(container: string): Promise<Manifest> {
+  return JSON.parse(await docker(['exec', '-i', container, 'python3', '-'], MANIFEST_SCRIPT));
 }
 
-function manifestOfImage(image: string): Manifest {
-  return JSON.parse(docker(['run', '--rm', '-i', '--user', 'root', '--entrypoint', 'python3', image, '-'], MANIFEST_SCRIPT));
+async function manifestOfImage(image: string): Promise<Manifest> {
+  return JSON.parse(await docker(['run', '--rm', '-i', '--user', 'root', '--entrypoint', 'python3', image, '-'], MANIFEST_SCRIPT));
+}
+
+async function manifestsOf(hosts: string[], manifestOf: (host: string) => Promise<Manifest>): Promise<Record<string, Manifest>> {
+  return Object.fromEntries(await Promise.all(hosts.map(async (host) => [host, await manifestOf(host)])));
 }
 
 /** The values each host printed in the case's "conformance: vars" tasks, in order. */
@@ -105,84 +120,90 @@ function manifestDiff(a: Manifest, b: Manifest): string[] {
     .map((p) => `${p}: ${JSON.stringify(a[p])} vs ${JSON.stringify(b[p])}`);
 }
 
-for (const name of readdirSync(CASES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
-  describe(`conformance: ${name}`, () => {
-    const spec: Case = parse(readFileSync(join(CASES, name, 'case.yml'), 'utf8'));
-    const hosts = Object.fromEntries(Object.entries(spec.hosts).map(([host, vars]) => [unique(`${name.replace(/_/g, '-')}-${host}`), vars]));
-    const tagOf = (host: string) => `strata-e2e/${host}:latest`;
-    let dir: string;
-    let stock: Outcome;
-    let cold: Outcome;
-    let cached: Outcome;
-    let cachedContainers = -1;
+const caseNames = readdirSync(CASES, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
 
-    function inventory(perHost: (host: string) => Record<string, unknown>): void {
-      const entries = Object.entries(hosts).map(([host, vars]) => [host, { ...vars, ...perHost(host) }]);
-      writeFileSync(join(dir, 'inventory.yml'), stringify({ all: { children: { images: { hosts: Object.fromEntries(entries) } } } }));
-    }
+describe('conformance', { concurrency: 2 }, () => {
+  for (const name of caseNames) {
+    describe(`conformance: ${name}`, { concurrency: 1 }, () => {
+      const spec: Case = parse(readFileSync(join(CASES, name, 'case.yml'), 'utf8'));
+      const hosts = Object.fromEntries(Object.entries(spec.hosts).map(([host, vars]) => [unique(`${name.replace(/_/g, '-')}-${host}`), vars]));
+      const tagOf = (host: string) => `strata-e2e/${host}:latest`;
+      let dir: string;
+      let stock: Outcome;
+      let cold: Outcome;
+      let cached: Outcome;
+      let cachedContainers = -1;
 
-    /** A strata build, and how many containers it started. */
-    async function strataRun(): Promise<[Outcome, number]> {
-      inventory((host) => ({ strata_from: BASE_IMAGE, strata_image: tagOf(host) }));
-      let run!: Run;
-      const containers = await containersCreatedDuring(() => (run = playbook(dir, ['--forks', '2'])));
-      assert.equal(run.code, 0, run.out);
-      return [{ run, manifests: Object.fromEntries(Object.keys(hosts).map((h) => [h, manifestOfImage(tagOf(h))])) }, containers];
-    }
-
-    before(() => {
-      dir = copyProject(`test/conformance/${name}`);
-    });
-
-    after(async () => {
-      await removeImages(Object.keys(hosts).map(tagOf), Object.keys(hosts));
-    });
-
-    it('runs with stock Ansible against plain containers', () => {
-      const containers = Object.fromEntries(Object.keys(hosts).map((h) => [h, `strata-stock-${h}`]));
-      for (const [host, container] of Object.entries(containers)) {
-        docker(['run', '-d', '--name', container, '--hostname', safeName(host), BASE_IMAGE, 'sleep', 'infinity']);
+      function inventory(perHost: (host: string) => Record<string, unknown>): void {
+        const entries = Object.entries(hosts).map(([host, vars]) => [host, { ...vars, ...perHost(host) }]);
+        writeFileSync(join(dir, 'inventory.yml'), stringify({ all: { children: { images: { hosts: Object.fromEntries(entries) } } } }));
       }
-      try {
-        inventory((host) => ({
-          ansible_connection: 'community.docker.docker',
-          ansible_host: containers[host],
-          // Where the case names none, the one a strata build runs modules with.
-          ansible_python_interpreter: hosts[host].ansible_python_interpreter ?? '/usr/bin/python3',
-          ansible_pipelining: true,
-        }));
-        const run = playbook(dir, ['--forks', '2'], {}, true);
+
+      /** A strata build, and how many containers it started. */
+      async function strataRun(): Promise<[Outcome, number]> {
+        inventory((host) => ({ strata_from: BASE_IMAGE, strata_image: tagOf(host) }));
+        let run!: Run;
+        const containers = await containersCreatedDuring(async () => (run = await playbookInBackground(dir, ['--forks', '2'])), 'create', Object.keys(hosts));
         assert.equal(run.code, 0, run.out);
-        assert.doesNotMatch(run.out, /^strata: /m, 'the stock run must not go through strata');
-        stock = { run, manifests: Object.fromEntries(Object.entries(containers).map(([h, c]) => [h, manifestOfContainer(c)])) };
-      } finally {
-        for (const container of Object.values(containers)) spawnSync('docker', ['rm', '-f', container]);
+        return [{ run, manifests: await manifestsOf(Object.keys(hosts), (h) => manifestOfImage(tagOf(h))) }, containers];
       }
-    });
 
-    it('builds with strata from an empty cache', async () => {
-      [cold] = await strataRun();
-    });
+      before(() => {
+        dir = copyProject(`test/conformance/${name}`);
+      });
 
-    it('rebuilds with strata from the cache', async () => {
-      [cached, cachedContainers] = await strataRun();
-      assert.deepEqual(await buildContainers(), []);
-    });
+      after(async () => {
+        await removeImages(Object.keys(hosts).map(tagOf), Object.keys(hosts));
+      });
 
-    it('agrees: recap, task lines, files and variables, host by host', () => {
-      assert.ok(stock && cold && cached, 'all three runs happened');
-      for (const [label, other] of [['cold', cold], ['cached', cached]] as const) {
-        assert.deepEqual(recap(other.run.out), recap(stock.run.out), `${label} recap`);
-        assert.deepEqual(printedVars(other.run.out), printedVars(stock.run.out), `${label} variables`);
-        assert.deepEqual(taskLines(other.run.out), taskLines(stock.run.out), `${label} task lines`);
-        assert.deepEqual(warnings(other.run.out), warnings(stock.run.out), `${label} warnings`);
-        for (const host of Object.keys(hosts)) {
-          const diff = manifestDiff(stock.manifests[host], other.manifests[host]);
-          assert.deepEqual(diff, [], `${label} files of ${host} differ from stock`);
+      it('runs with stock Ansible against plain containers', async () => {
+        const containers = Object.fromEntries(Object.keys(hosts).map((h) => [h, `strata-stock-${h}`]));
+        try {
+          for (const [host, container] of Object.entries(containers)) {
+            await docker(['run', '-d', '--name', container, '--hostname', safeName(host), BASE_IMAGE, 'sleep', 'infinity']);
+          }
+          inventory((host) => ({
+            ansible_connection: 'community.docker.docker',
+            ansible_host: containers[host],
+            // Where the case names none, the one a strata build runs modules with.
+            ansible_python_interpreter: hosts[host].ansible_python_interpreter ?? '/usr/bin/python3',
+            ansible_pipelining: true,
+          }));
+          const run = await playbookInBackground(dir, ['--forks', '2'], {}, true);
+          assert.equal(run.code, 0, run.out);
+          assert.doesNotMatch(run.out, /^strata: /m, 'the stock run must not go through strata');
+          stock = { run, manifests: await manifestsOf(Object.keys(hosts), (h) => manifestOfContainer(containers[h])) };
+        } finally {
+          await Promise.all(Object.values(containers).map((container) => docker(['rm', '-f', container]).catch(() => undefined)));
         }
-      }
-      assert.ok(Object.keys(printedVars(stock.run.out)).length > 0, 'the case printed its variables');
-      assert.equal(cachedContainers, spec.cached_containers ?? 0, 'containers started by the cached run');
+      });
+
+      it('builds with strata from an empty cache', async () => {
+        [cold] = await strataRun();
+      });
+
+      it('rebuilds with strata from the cache', async () => {
+        [cached, cachedContainers] = await strataRun();
+        assert.deepEqual(await buildContainers(Object.keys(hosts)), []);
+      });
+
+      it('agrees: recap, task lines, files and variables, host by host', () => {
+        assert.ok(stock && cold && cached, 'all three runs happened');
+        for (const [label, other] of [['cold', cold], ['cached', cached]] as const) {
+          assert.deepEqual(recap(other.run.out), recap(stock.run.out), `${label} recap`);
+          assert.deepEqual(printedVars(other.run.out), printedVars(stock.run.out), `${label} variables`);
+          assert.deepEqual(taskLines(other.run.out), taskLines(stock.run.out), `${label} task lines`);
+          assert.deepEqual(warnings(other.run.out), warnings(stock.run.out), `${label} warnings`);
+          for (const host of Object.keys(hosts)) {
+            const diff = manifestDiff(stock.manifests[host], other.manifests[host]);
+            assert.deepEqual(diff, [], `${label} files of ${host} differ from stock`);
+          }
+        }
+        assert.ok(Object.keys(printedVars(stock.run.out)).length > 0, 'the case printed its variables');
+        assert.equal(cachedContainers, spec.cached_containers ?? 0, 'containers started by the cached run');
+      });
     });
-  });
-}
+  }
+});

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { stringify } from 'yaml';
 import { CACHE_REPO, LABEL } from '../../src/cache/entries';
+import { safeName } from '../../src/docker/containers';
 import { PACKAGE_ROOT } from '../../src/engine/version';
 
 export const ROOT = PACKAGE_ROOT;
@@ -72,6 +73,11 @@ export function playbook(dir: string, args: string[] = [], env: Record<string, s
   return finish(spawnSync('bash', argv, { ...options, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }), started);
 }
 
+/** playbook(), without blocking the event loop: for builds that run side by side. */
+export function playbookInBackground(dir: string, args: string[] = [], env: Record<string, string> = {}, stock = false): Promise<Run> {
+  return startPlaybook(dir, env, undefined, { args, stock }).ended;
+}
+
 export interface RunningPlaybook {
   child: ChildProcess;
   /** Everything it printed so far. */
@@ -83,9 +89,14 @@ export interface RunningPlaybook {
  * Starts playbook() in its own process group (so a test can signal the whole
  * build), calling `watch` with the whole output so far each time more arrives.
  */
-export function startPlaybook(dir: string, env: Record<string, string> = {}, watch: (outSoFar: string) => void = () => undefined): RunningPlaybook {
+export function startPlaybook(
+  dir: string,
+  env: Record<string, string> = {},
+  watch: (outSoFar: string) => void = () => undefined,
+  { args = [], stock = false }: { args?: string[]; stock?: boolean } = {},
+): RunningPlaybook {
   const started = Date.now();
-  const { argv, options } = playbookCommand(dir, [], env, false);
+  const { argv, options } = playbookCommand(dir, args, env, stock);
   const child = spawn('bash', argv, { ...options, detached: true });
   let out = '';
   const more = (chunk: Buffer) => {
@@ -152,12 +163,22 @@ export function strataLines(out: string, host: string): string[] {
  */
 const CONTROLLER_IMAGE = 'strata-controller:';
 
+/** Whether a container's name is that of a build container of one of `hosts` (of any host when not given). */
+function ofHosts(name: string | undefined, hosts?: string[]): boolean {
+  return !hosts || hosts.some((host) => name?.includes(`-${safeName(host)}-`) === true);
+}
+
 /**
  * How many containers Docker created (or, with event 'start', started) while
  * `action` ran, as Docker's own event log says; not counting the controller
- * container ansible-playbook may run in.
+ * container ansible-playbook may run in. With `hosts`, only the build
+ * containers of those hosts count (tests that run side by side).
  */
-export async function containersCreatedDuring(action: () => Promise<unknown> | unknown, event: 'create' | 'start' = 'create'): Promise<number> {
+export async function containersCreatedDuring(
+  action: () => Promise<unknown> | unknown,
+  event: 'create' | 'start' = 'create',
+  hosts?: string[],
+): Promise<number> {
   const since = Date.now() / 1000;
   await action();
   const until = Date.now() / 1000 + 0.5;
@@ -172,7 +193,8 @@ export async function containersCreatedDuring(action: () => Promise<unknown> | u
   return text
     .split('\n')
     .filter((line) => line.trim())
-    .filter((line) => (JSON.parse(line) as { from?: string }).from?.startsWith(CONTROLLER_IMAGE) !== true).length;
+    .map((line) => JSON.parse(line) as { from?: string; Actor?: { Attributes?: { name?: string } } })
+    .filter((e) => e.from?.startsWith(CONTROLLER_IMAGE) !== true && ofHosts(e.Actor?.Attributes?.name, hosts)).length;
 }
 
 /**
@@ -193,9 +215,9 @@ export async function rebuildFromCache(dir: string, cold: Run, hosts: string[], 
   return warm;
 }
 
-export async function buildContainers(): Promise<string[]> {
+export async function buildContainers(hosts?: string[]): Promise<string[]> {
   const found = await docker.listContainers({ all: true, filters: { name: ['strata-build'] } });
-  return found.map((c) => c.Names[0]);
+  return found.map((c) => c.Names[0]).filter((name) => ofHosts(name, hosts));
 }
 
 export async function inspect(ref: string): Promise<Dockerode.ImageInspectInfo> {
