@@ -4,6 +4,7 @@ play to play, and its images are tagged once, after the last play."""
 
 import atexit
 import collections
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from ansible import constants as C
 from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
+from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
@@ -43,12 +45,16 @@ NEVER_CACHED = frozenset(add_internal_fqcns(('fetch',)))
 # Actions that aim a connection of their own (rsync's) at the host's
 # `ansible_host` as hostvars say, not through Ansible's connection: in a
 # build, that name points at the build container, for these tasks alone.
+# They know community.docker's connection by name (rsync runs over `docker
+# exec`), so they keep it.
 TARGET_FROM_HOSTVARS = frozenset(('ansible.posix.synchronize', 'synchronize'))
+DOCKER_CLI_CONNECTION = 'community.docker.docker'
 
-# How a task that missed reaches the engine's container.
-# (The docker CLI connection, not docker_api: it copies files in through
-# `docker exec`, which reaches the scratch tmpfs; the archive API cannot.)
-CONNECTION = 'community.docker.docker'
+# How a task that missed reaches the engine's container: python_shim/connection/strata.py,
+# whose commands the engine runs (files too, through an exec: the scratch tmpfs is
+# where Docker's archive API cannot reach).
+CONNECTION = 'strata'
+CONNECTION_PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'connection')
 
 
 class Hit:
@@ -111,6 +117,7 @@ class Build:
 
     def __init__(self):
         self.settings = Settings()
+        connection_loader.add_directory(CONNECTION_PLUGINS)
         # --check runs read nothing from the cache and keep nothing: each task
         # runs, in check mode, in a container of the base image.
         self.check_mode = bool(context.CLIARGS.get('check'))
@@ -181,6 +188,7 @@ class Build:
         container_vars = self._container_vars(host, task_vars, reply['container'], reply['scratch'])
         if action in TARGET_FROM_HOSTVARS:
             container_vars['hostvars'] = _HostVarsAt(task_vars['hostvars'], host.name, reply['container'])
+            container_vars['ansible_connection'] = DOCKER_CLI_CONNECTION
         return Miss(described, _undelegated_from_itself(task, host, template), container_vars)
 
     def _ask(self, host, frame):
@@ -217,8 +225,9 @@ class Build:
     def _container_vars(self, host, task_vars, container, scratch):
         overrides = {
             'ansible_connection': CONNECTION,
-            # The docker connection reads ansible_docker_host before ansible_host,
+            # Their own variables (the second for community.docker's connection),
             # so ansible_host keeps its inventory value for the task's templates.
+            'ansible_strata_container': container,
             'ansible_docker_host': container,
             'ansible_docker_extra_args': '-H ' + self.client.hello['docker_host'],
             'ansible_pipelining': True,

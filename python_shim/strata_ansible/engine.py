@@ -1,6 +1,8 @@
 """Talking to the strata engine: connecting (to the engine STRATA_ENGINE
 names, or to a private one started for this run), and requests over the
-WebSocket, each waited for, except the tasks replayed from a hit's `ahead`."""
+WebSocket, each waited for, except the tasks replayed from a hit's `ahead`.
+A worker process that runs a task in a build container has a connection of
+its own to the same engine, for the task's commands (`commands_client`)."""
 
 import json
 import os
@@ -54,15 +56,16 @@ class EngineClient:
     it stops answering pings. `why_lost` says where the engine's own account
     of a lost connection is."""
 
-    def __init__(self, address, token, why_lost, tls_ca=None):
+    def __init__(self, address, token, why_lost, tls_ca=None, purpose='build'):
         self.address = address
+        self._endpoint = (address, token, why_lost, tls_ca)
         self._why_lost = why_lost
         self._ws = _connect(address, token, tls_ca)
         self._next_id = 0
         # Tasks sent ahead whose replies are not read yet: id -> (label, fingerprint).
         self._unchecked = {}
         try:
-            self.hello = self.request(protocol.hello())
+            self.hello = self.request(protocol.hello(purpose))
         except EngineError:
             self.close()
             raise
@@ -143,11 +146,42 @@ class EngineClient:
         finally:
             self._ws.settimeout(None)
 
+    def for_commands(self):
+        """A new connection to the same engine that only runs commands in
+        build containers: a worker process's, never shared with its parent."""
+        return EngineClient(*self._endpoint, purpose='exec')
+
     def close(self):
         try:
             self._ws.close()
         except (websocket.WebSocketException, OSError):
             pass  # the connection is gone already, which is what closing wants
+
+
+# The build's client, and this process's connection for running commands
+# (pid, client): a worker is a fork of ansible-playbook and inherits both,
+# but must not write on its parent's socket.
+_build_client = None
+_commands = None
+
+
+def commands_client():
+    """This process's connection for the commands of a task that runs in a
+    build container, opened on first use."""
+    global _commands
+    if _commands is None or _commands[0] != os.getpid():
+        if _build_client is None:
+            raise EngineError('the strata connection runs only the tasks a strata build sends to its build containers; '
+                              'use another connection for hosts strata does not build')
+        _commands = (os.getpid(), _build_client.for_commands())
+    return _commands[1]
+
+
+def close_commands_client():
+    global _commands
+    if _commands is not None and _commands[0] == os.getpid():
+        _commands[1].close()
+    _commands = None
 
 
 # Over TCP, an engine whose machine vanished is given up after about a minute
@@ -258,9 +292,12 @@ def _signal_name(number):
 
 def connect(settings, private):
     """A client for this run: to the engine STRATA_ENGINE names, or else to `private`."""
+    global _build_client
     if settings.engine:
         if not settings.token:
             raise EngineError('STRATA_ENGINE is set but STRATA_TOKEN is not: set both from the lines `strata serve` printed')
         why = lambda: 'the log of the `strata serve` behind it says why. Run the build again once it is back.'
-        return EngineClient(settings.engine, settings.token, why, settings.tls_ca)
-    return EngineClient(private.address, private.token, private.why_lost)
+        _build_client = EngineClient(settings.engine, settings.token, why, settings.tls_ca)
+    else:
+        _build_client = EngineClient(private.address, private.token, private.why_lost)
+    return _build_client

@@ -7,7 +7,7 @@ import hashlib
 
 import msgpack
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -24,8 +24,8 @@ def decode(data):
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
-def hello():
-    return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME}
+def hello(purpose='build'):
+    return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME, 'purpose': purpose}
 
 
 def open_host(host, base, tags, config, push, squash, python_use, interpreter):
@@ -58,3 +58,7 @@ def finish_host(host):
 
 def end_build():
     return {'type': 'end_build'}
+
+
+def exec_command(container, command, user, stdin):
+    return {'type': 'exec', 'container': container, 'command': command, 'user': user, 'stdin': stdin}

@@ -22,6 +22,7 @@ import subprocess
 import time
 
 from .engine import ENGINE_SCRIPT, PACKAGE_ROOT, START_TIMEOUT, EngineError
+from .protocol import PROTOCOL_VERSION
 
 # What the engine reads from the environment when it starts; an engine
 # started with other values is another engine.
@@ -45,11 +46,13 @@ def runtime_dir(env=None):
 
 
 def engine_key(env=None):
-    """The release and engine settings this build needs, as a short name."""
+    """The release, protocol and engine settings this build needs, as a short
+    name. The protocol counts apart from the release: a checkout between
+    releases must not reuse an engine that speaks another protocol."""
     env = os.environ if env is None else env
     with open(os.path.join(PACKAGE_ROOT, 'package.json')) as f:
         version = json.load(f)['version']
-    digest = hashlib.sha256(version.encode())
+    digest = hashlib.sha256(('%s\0protocol=%d' % (version, PROTOCOL_VERSION)).encode())
     for name in ENGINE_ENVIRONMENT:
         digest.update(('\0%s=%s' % (name, env.get(name, ''))).encode())
     return digest.hexdigest()[:16]

@@ -55,7 +55,7 @@ function checkDockerCli(): Check {
   const cli = run('docker', ['--version']);
   return cli.ok
     ? { name: 'docker-cli', status: 'ok', detail: cli.out }
-    : { name: 'docker-cli', status: 'fail', detail: 'no `docker` command: community.docker runs tasks in containers through it', fix: 'install the Docker CLI (Debian: apt-get install docker.io)' };
+    : { name: 'docker-cli', status: 'fail', detail: 'no `docker` command: community.docker\'s connection runs through it what strata leaves to it (a become with a password, a file over 64 MiB, fetch)', fix: 'install the Docker CLI (Debian: apt-get install docker.io)' };
 }
 
 /** What the plugin's requirements.py says when Ansible's own Python runs it. */
@@ -114,7 +114,7 @@ function checkCommunityDocker(): Check {
   const versions = listed.ok ? Object.values(JSON.parse(listed.out.slice(listed.out.indexOf('{')) || '{}') as Record<string, Record<string, { version: string }>>).flatMap((c) => Object.values(c).map((v) => v.version)) : [];
   return versions.length
     ? { name: 'community.docker', status: 'ok', detail: `community.docker ${versions.join(', ')}` }
-    : { name: 'community.docker', status: 'fail', detail: 'the community.docker collection is not installed: its connection runs tasks in build containers', fix: 'ansible-galaxy collection install community.docker (Debian: apt-get install ansible)' };
+    : { name: 'community.docker', status: 'fail', detail: 'the community.docker collection is not installed: its connection takes the commands strata leaves to it (a become with a password, a file over 64 MiB, fetch)', fix: 'ansible-galaxy collection install community.docker (Debian: apt-get install ansible)' };
 }
 
 /** Each image host's base image, from `ansible-inventory`: present, and with a Python for Ansible's modules or the mounted one. */

@@ -80,7 +80,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       settings,
       log,
       onBuildStarted: idle.busy,
-      onBuildEnded: opts.private ? () => void stop(0) : idle.free,
+      // A private engine serves one build; a worker's connection ending ends nothing.
+      onBuildEnded: (wasBuild) => (opts.private && wasBuild ? void stop(0) : idle.free()),
       keepIndexes: !opts.private,
     });
   } catch (err) {

@@ -87,6 +87,12 @@ function ownerOf(name: string): Owner | undefined {
   return match ? { machine: match[1], pid: Number(match[2]), build: match[3] } : undefined;
 }
 
+/** Whether `name` is that of a build container this engine process made. */
+export function isOwnBuildContainer(name: string): boolean {
+  const owner = ownerOf(name);
+  return owner !== undefined && owner.machine === MACHINE && owner.pid === process.pid;
+}
+
 /**
  * Creates and starts a container from `imageId` that stays up doing nothing
  * (a shell waiting on an open stdin, which every image that can run Ansible

@@ -7,8 +7,12 @@ import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
 import { dockerCall, isPodman } from '../docker/client';
 import { checkScratchFiles, removeBuildContainers } from '../docker/containers';
+import { runInBuildContainer } from '../docker/exec';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
+  ConnectionPurpose,
+  ExecReply,
+  ExecRequest,
   HelloReply,
   OpenHostReply,
   OpenHostRequest,
@@ -33,6 +37,7 @@ export type ReplyPayload = Record<string, unknown>;
 export class Build {
   readonly id = randomBytes(6).toString('hex');
   private greeted = false;
+  private purpose: ConnectionPurpose = 'build';
   private readonly hosts = new Map<string, HostChain>();
   private readonly opened = new Map<string, OpenHostReply>();
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -83,8 +88,10 @@ export class Build {
   }
 
   private async dispatch(req: Request): Promise<ReplyPayload> {
-    if (req.type === 'hello') return { ...(await this.hello(req.protocol, req.client)) };
+    if (req.type === 'hello') return { ...(await this.hello(req.protocol, req.client, req.purpose ?? 'build')) };
     if (!this.greeted) throw new StrataError('bad_frame', `the first request must be "hello", not "${req.type}"`);
+    if (req.type === 'exec') return { ...(await this.exec(req)) };
+    if (this.purpose === 'exec') throw new StrataError('state', `a connection that said hello for exec sends only exec, not "${req.type}"`);
     switch (req.type) {
       case 'open_host':
         return { ...(await this.openHost(req)) };
@@ -102,7 +109,12 @@ export class Build {
     }
   }
 
-  private async hello(protocol: number, client: string): Promise<HelloReply> {
+  /** Whether the connection is a build (its end ends one), not one that only runs commands for a worker. */
+  get isBuild(): boolean {
+    return this.purpose === 'build';
+  }
+
+  private async hello(protocol: number, client: string, purpose: ConnectionPurpose): Promise<HelloReply> {
     if (protocol !== PROTOCOL_VERSION) {
       throw new StrataError(
         'protocol_mismatch',
@@ -110,8 +122,10 @@ export class Build {
           'use the plugin and engine from the same strata release (`eval "$(npx strata env)"` picks the matching plugin).',
       );
     }
-    await dockerCall('checking that Docker runs', () => this.docker.ping());
+    this.purpose = purpose;
     this.greeted = true;
+    if (purpose === 'exec') return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: this.settings.dockerHost };
+    await dockerCall('checking that Docker runs', () => this.docker.ping());
     this.log.info('build started', { build: this.id, client });
     return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: this.settings.dockerHost };
   }
@@ -150,6 +164,11 @@ export class Build {
     return { runtime: await mountedRuntime(this.docker, this.settings.runtimeFrom, this.log), imageShell: tools.shell };
   }
 
+  private async exec(req: ExecRequest): Promise<ExecReply> {
+    const run = await runInBuildContainer(this.docker, req.container, req.command, req.user ?? null, req.stdin);
+    return { exit_code: run.exitCode, stdout: run.stdout, stderr: run.stderr };
+  }
+
   private chain(host: string): HostChain {
     const chain = this.hosts.get(host);
     if (!chain) throw new StrataError('unknown_host', `host ${host} was not opened in this build (send open_host first)`);
@@ -170,7 +189,7 @@ export class Build {
    * engine does (a shared or per-user one).
    */
   private end(): Promise<number> {
-    this.ended ??= this.removeEverything();
+    this.ended ??= this.isBuild ? this.removeEverything() : Promise.resolve(0);
     return this.ended;
   }
 

@@ -26,10 +26,13 @@ export interface EngineOptions {
   docker: Dockerode;
   settings: EngineSettings;
   log: Logger;
-  /** Called when a connection's build starts. */
+  /** Called when a connection opens (a build, or a worker's that only runs commands). */
   onBuildStarted?: () => void;
-  /** Called after a connection's build has ended and its containers are gone. */
-  onBuildEnded?: () => void;
+  /**
+   * Called after a connection has ended: a build's once its containers are
+   * gone (`wasBuild`), or one that only ran commands for a worker.
+   */
+  onBuildEnded?: (wasBuild: boolean) => void;
   /** Serve wss:// with this PEM certificate and key. */
   tls?: { cert: Buffer; key: Buffer };
   /** Builds follow one another on this engine (not --private): keep the hosts' cache indexes between them. */
@@ -101,7 +104,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const build = new Build(opts.docker, opts.settings, indexes, opts.log, ahead);
     const ended = new Promise<void>((resolve) => ws.once('close', () => resolve()))
       .then(() => build.close())
-      .then(() => opts.onBuildEnded?.());
+      .then(() => opts.onBuildEnded?.(build.isBuild));
     builds.add(ended);
     void ended.finally(() => builds.delete(ended));
     ws.on('message', (data: Buffer, isBinary: boolean) => void serveFrame(ws, build, data, isBinary, opts.log));

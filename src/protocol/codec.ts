@@ -3,21 +3,22 @@
 
 import * as msgpackr from 'msgpackr';
 import { Packr, Unpackr } from 'msgpackr';
-import { MAX_FRAME_BYTES, Reply, Request, RequestType, StrataError } from './frames';
+import { CONNECTION_PURPOSES, MAX_FRAME_BYTES, Reply, Request, RequestType, StrataError } from './frames';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-type FieldKind = 'int' | 'string' | 'string?' | 'bool' | 'map' | 'map?' | 'strings' | 'any';
+type FieldKind = 'int' | 'string' | 'string?' | 'bool' | 'map' | 'map?' | 'strings' | 'bytes' | 'any';
 
 const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
-  hello: { protocol: 'int', client: 'string' },
+  hello: { protocol: 'int', client: 'string', purpose: 'string?' },
   open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', python: 'map' },
   scratch_files: { host: 'string', files: 'map' },
   task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool', digest: 'string?', expect: 'string?' },
   task_done: { host: 'string', outcome: 'string', result: 'map?' },
   finish_host: { host: 'string' },
   end_build: {},
+  exec: { container: 'string', command: 'strings', user: 'string?', stdin: 'bytes' },
 };
 
 const TASK_DONE_OUTCOMES = new Set(['commit', 'skip', 'discard']);
@@ -52,6 +53,8 @@ function fits(kind: FieldKind, value: unknown): boolean {
       return value === null || value === undefined || isMap(value);
     case 'strings':
       return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'bytes':
+      return value instanceof Uint8Array;
     case 'any':
       return true;
   }
@@ -85,6 +88,10 @@ export function decodeRequest(bytes: Uint8Array): Request {
   if (type === 'task_done' && !TASK_DONE_OUTCOMES.has(frame.outcome as string)) {
     throw badFrame(`task_done outcome must be one of ${[...TASK_DONE_OUTCOMES].join(', ')}`);
   }
+  if (type === 'hello' && frame.purpose != null && !(CONNECTION_PURPOSES as readonly string[]).includes(frame.purpose as string)) {
+    throw badFrame(`hello purpose must be one of ${CONNECTION_PURPOSES.join(', ')}`);
+  }
+  if (type === 'exec' && (frame.command as string[]).length === 0) throw badFrame('exec command must name a program');
   if (type === 'open_host' && frame.config === undefined) frame.config = null;
   if (type === 'task_done' && frame.result === undefined) frame.result = null;
   return frame as unknown as Request;

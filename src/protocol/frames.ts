@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -19,7 +19,16 @@ export interface HelloRequest {
   type: 'hello';
   protocol: number;
   client: string;
+  /**
+   * `build` (the default): the connection is a build. `exec`: it only runs
+   * commands (`exec`) in the build containers of other connections, for an
+   * Ansible worker process; it is no build, and its end ends none.
+   */
+  purpose?: ConnectionPurpose | null;
 }
+
+export const CONNECTION_PURPOSES = ['build', 'exec'] as const;
+export type ConnectionPurpose = (typeof CONNECTION_PURPOSES)[number];
 
 export interface OpenHostRequest {
   id: number;
@@ -85,13 +94,35 @@ export interface FinishHostRequest {
   host: string;
 }
 
+/** One command, run to its end in a running build container of this engine, as `docker exec -i` would. */
+export interface ExecRequest {
+  id: number;
+  type: 'exec';
+  /** A build container's name, as a task's miss named it. */
+  container: string;
+  /** The program and its arguments (no shell of its own). */
+  command: string[];
+  /** The user to run it as; null: the container's. */
+  user?: string | null;
+  /** Everything the command reads on its stdin, which then ends. */
+  stdin: Uint8Array;
+}
+
 /** The build is over: the engine removes its containers, then answers. */
 export interface EndBuildRequest {
   id: number;
   type: 'end_build';
 }
 
-export type Request = HelloRequest | OpenHostRequest | ScratchFilesRequest | TaskRequest | TaskDoneRequest | FinishHostRequest | EndBuildRequest;
+export type Request =
+  | HelloRequest
+  | OpenHostRequest
+  | ScratchFilesRequest
+  | TaskRequest
+  | TaskDoneRequest
+  | FinishHostRequest
+  | EndBuildRequest
+  | ExecRequest;
 export type RequestType = Request['type'];
 
 export interface HelloReply {
@@ -143,6 +174,12 @@ export interface FinishHostReply {
   pushed: string[];
 }
 
+export interface ExecReply {
+  exit_code: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
 export type ErrorCode =
   | 'bad_frame'
   | 'protocol_mismatch'
@@ -152,7 +189,8 @@ export type ErrorCode =
   | 'docker_unavailable'
   | 'docker_error'
   | 'state'
-  | 'cache_changed';
+  | 'cache_changed'
+  | 'unknown_container';
 
 export type OkReply = { id: number; type: 'ok' } & (
   | HelloReply
@@ -160,6 +198,7 @@ export type OkReply = { id: number; type: 'ok' } & (
   | TaskReply
   | TaskDoneReply
   | FinishHostReply
+  | ExecReply
   | Record<string, never>
 );
 

@@ -1,6 +1,6 @@
 // What changes a fingerprint and what does not, the ways to force a rebuild,
 // and the cases a three-way comparison cannot show: secrets, image config,
-// --limit. (Long chains have a file of their own: long-chains.test.ts.)
+// --limit, what a built task's connection leaves to the docker CLI. (Long chains have a file of their own: long-chains.test.ts.)
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -194,6 +194,32 @@ describe('edges of what may be cached', () => {
     assert.deepEqual(lines(warm), ['cached', 'cached', 'cached', 'built'], 'fetch always runs');
     assert.match(warm.out, /TASK \[Count\] \*+\nchanged:/, 'changed_when was evaluated with the new threshold');
     assert.equal(readFileSync(join(dir, 'fetched/ansible-host'), 'utf8'), 'web.example.com\n');
+  });
+});
+
+describe('what goes through the docker CLI', () => {
+  it('a become that answers a password prompt, and a file over 64 MiB, as stock Ansible does them', async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { cli: { ansible_become_password: 'app-pw' } });
+    const big = Buffer.alloc(65 * 1024 * 1024, 'strata ');
+    writeFileSync(join(dir, 'big.bin'), big);
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - apt: { name: sudo, update_cache: true }
+    - shell: useradd -m app && echo 'app:app-pw' | chpasswd && echo 'app ALL=(ALL) ALL' > /etc/sudoers.d/app
+    - name: As app, become root with sudo's password
+      shell: whoami > /became
+      remote_user: app
+      become: true
+      become_method: sudo
+    - copy: { src: big.bin, dest: /big.bin }
+`,
+    );
+    ok(playbook(dir));
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/became']), 'root\n');
+    assert.equal(runInImage(tagOf(hosts[0]), ['sh', '-c', 'wc -c < /big.bin']).trim(), String(big.length));
   });
 });
 

@@ -17,6 +17,7 @@ import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../src/protocol/frames';
 import {
   BASE_IMAGE,
   buildContainers,
+  command,
   copyProject,
   docker,
   Engine,
@@ -172,6 +173,33 @@ describe('the socket', () => {
       }
       assert.equal((await hello(engine)).type, 'ok', 'the engine still serves');
     } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe('commands for a worker', () => {
+  it('run only in build containers of this engine, and a connection for them sends nothing else', async () => {
+    const engine = await serve();
+    const outsider = unique('strata-e2e-outsider');
+    command('docker', ['run', '-d', '--name', outsider, BASE_IMAGE, 'sleep', 'infinity']);
+    try {
+      const ws = await connect(engine);
+      const greeted = await exchange(ws, encodeValue({ id: 1, type: 'hello', protocol: PROTOCOL_VERSION, client: 'test', purpose: 'exec' }));
+      assert.equal(greeted.reply.type, 'ok');
+      // A container of no engine, and one named as another engine's build container.
+      for (const container of [outsider, `strata-build-00000000-1-ab-${outsider}-000000`]) {
+        const { reply } = await exchange(ws, encodeValue({ id: 2, type: 'exec', container, command: ['touch', '/touched'], user: null, stdin: new Uint8Array() }));
+        assert.equal(reply.code, 'unknown_container', container);
+        assert.match(String(reply.message), /not a build container of this engine/);
+      }
+      assert.equal(command('docker', ['exec', outsider, 'sh', '-c', 'test -e /touched || echo untouched']), 'untouched\n');
+      const python = { use: 'auto', interpreter: '/usr/bin/python3' };
+      const { reply } = await exchange(ws, encodeValue({ id: 3, type: 'open_host', host: 'h', base: BASE_IMAGE, tags: [], config: null, push: false, squash: false, python }));
+      assert.equal(reply.code, 'state');
+      ws.close();
+    } finally {
+      command('docker', ['rm', '-f', outsider]);
       await engine.stop();
     }
   });

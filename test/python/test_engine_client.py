@@ -29,14 +29,22 @@ class StandInEngine:
         self.answer = answer or (lambda request: {'type': 'ok'})
         self.die_after = die_after
         self.frozen = frozen
+        # Every request received, in order: (connection number, request).
+        self.received = []
         self._sending = threading.Lock()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(path)
-        self._server.listen(1)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._server.listen(4)
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _serve(self):
-        conn, _ = self._server.accept()
+    def _accept(self):
+        number = 0
+        while True:
+            conn, _ = self._server.accept()
+            threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
+            number += 1
+
+    def _serve(self, conn, number):
         request = b''
         while b'\r\n\r\n' not in request:
             request += conn.recv(4096)
@@ -56,6 +64,7 @@ class StandInEngine:
                 conn.close()
                 return
             request = protocol.decode(data)
+            self.received.append((number, request))
             reply = protocol.encode(dict(self.answer(request), id=request['id']))
             threading.Timer(self.delay if answered else 0, self._send, (conn, 0x82, reply)).start()
             answered += 1
@@ -185,3 +194,27 @@ def test_a_reply_to_a_task_sent_ahead_that_is_not_its_hit_fails_the_build(socket
     with pytest.raises(engine.EngineError, match='did not confirm the cached result of "two"'):
         client.request({'type': 'finish_host', 'host': 'web'})
     client.close()
+
+
+def test_a_worker_runs_its_commands_over_a_connection_of_its_own_that_says_so(socket_path, monkeypatch):
+    stand_in = StandInEngine(socket_path)
+    monkeypatch.setattr(engine, '_commands', None)
+    monkeypatch.setattr(engine, '_build_client', engine.EngineClient('ws+unix://' + socket_path, 'token', lambda: 'why'))
+    first = engine.commands_client()
+    assert engine.commands_client() is first, 'one connection for all of a process\'s commands'
+    first.request(protocol.exec_command('c', ['id'], None, b''))
+    # A forked worker inherits the parent's client, but not its socket's use.
+    monkeypatch.setattr(os, 'getpid', lambda: -1)
+    second = engine.commands_client()
+    assert second is not first
+    engine.close_commands_client()
+    hellos = [(number, request.get('purpose')) for number, request in stand_in.received if request['type'] == 'hello']
+    assert hellos == [(0, 'build'), (1, 'exec'), (2, 'exec')]
+    assert [(n, r['type']) for n, r in stand_in.received if r['type'] != 'hello'] == [(1, 'exec')]
+
+
+def test_commands_without_a_build_say_the_connection_is_strata_s_own(monkeypatch):
+    monkeypatch.setattr(engine, '_commands', None)
+    monkeypatch.setattr(engine, '_build_client', None)
+    with pytest.raises(engine.EngineError, match='runs only the tasks a strata build sends'):
+        engine.commands_client()

@@ -7,7 +7,14 @@ def test_frames_round_trip_through_msgpack():
 
 
 def test_hello_names_the_protocol_version():
-    assert protocol.hello() == {'type': 'hello', 'protocol': protocol.PROTOCOL_VERSION, 'client': protocol.CLIENT_NAME}
+    assert protocol.hello() == {'type': 'hello', 'protocol': protocol.PROTOCOL_VERSION, 'client': protocol.CLIENT_NAME,
+                                'purpose': 'build'}
+    assert protocol.hello('exec')['purpose'] == 'exec'
+
+
+def test_exec_carries_the_command_its_user_and_its_stdin():
+    assert protocol.exec_command('strata-build-x', ['/bin/sh', '-c', 'id'], None, b'in') == {
+        'type': 'exec', 'container': 'strata-build-x', 'command': ['/bin/sh', '-c', 'id'], 'user': None, 'stdin': b'in'}
 
 
 def test_task_done_carries_outcome_and_result():

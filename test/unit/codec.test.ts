@@ -39,6 +39,20 @@ describe('decodeRequest', () => {
   it('refuses an unknown task_done outcome', () =>
     badFrame(encodeValue({ id: 1, type: 'task_done', host: 'h', outcome: 'keep', result: null }), /outcome must be one of/));
   it('refuses a frame over the size limit', () => badFrame(new Uint8Array(MAX_FRAME_BYTES + 1), /over the/));
+  it("accepts a hello's purpose as build, exec or nothing, and refuses any other", () => {
+    const hello = { id: 1, type: 'hello', protocol: 6, client: 'test' };
+    assert.deepEqual(decodeRequest(encodeValue({ ...hello, purpose: 'exec' })), { ...hello, purpose: 'exec' });
+    assert.deepEqual(decodeRequest(encodeValue({ ...hello, purpose: null })), { ...hello, purpose: null });
+    badFrame(encodeValue({ ...hello, purpose: 'admin' }), /hello purpose must be one of build, exec/);
+  });
+  it("accepts an exec with binary stdin, and refuses text stdin or no program", () => {
+    const exec = { id: 2, type: 'exec', container: 'c', command: ['/bin/sh', '-c', 'id'], user: null, stdin: new Uint8Array([1, 2]) };
+    const decoded = decodeRequest(encodeValue(exec)) as unknown as typeof exec;
+    assert.deepEqual([...decoded.stdin], [1, 2]);
+    assert.deepEqual(decoded.command, exec.command);
+    badFrame(encodeValue({ ...exec, stdin: 'text' }), /"stdin" of "exec" must be bytes/);
+    badFrame(encodeValue({ ...exec, command: [] }), /exec command must name a program/);
+  });
 });
 
 describe('salvageId', () => {
