@@ -10,8 +10,9 @@ DOCUMENTATION = '''
           as C(docker exec -i) would, without starting a docker CLI process
           for each.
         - A command whose privilege escalation waits for a password prompt, a
-          file over 64 MiB put into the container, and a file fetched from it
-          go through community.docker's docker connection instead.
+          file over 64 MiB put into the container, a file fetched from it, and
+          a command or path that is not UTF-8 go through community.docker's
+          docker connection instead.
     author: strata
     options:
       remote_addr:
@@ -86,8 +87,9 @@ class Connection(ConnectionBase):
     @ensure_connect
     def exec_command(self, cmd, in_data=None, sudoable=False):
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
-        if self.become and self.become.expect_prompt() and sudoable:
-            # Answering a password prompt needs the output as it comes.
+        # Answering a password prompt needs the output as it comes; bytes that are
+        # not UTF-8 have no place in a frame's text.
+        if (self.become and self.become.expect_prompt() and sudoable) or not _is_utf8(cmd):
             return self._cli().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv('EXEC %s' % cmd, host=self._container)
         return self._run([self._play_context.executable, '-c', cmd], in_data or b'')
@@ -97,7 +99,7 @@ class Connection(ConnectionBase):
         super().put_file(in_path, out_path)
         if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
             raise AnsibleFileNotFound('file or module does not exist: %s' % to_native(in_path))
-        if os.path.getsize(to_bytes(in_path, errors='surrogate_or_strict')) > INLINE_PUT_BYTES:
+        if os.path.getsize(to_bytes(in_path, errors='surrogate_or_strict')) > INLINE_PUT_BYTES or not _is_utf8(out_path):
             return self._cli().put_file(in_path, out_path)
         display.vvv('PUT %s TO %s' % (in_path, out_path), host=self._container)
         with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as f:
@@ -139,6 +141,14 @@ class Connection(ConnectionBase):
             cli.set_become_plugin(self.become)
             self._docker_cli = cli
         return self._docker_cli
+
+
+def _is_utf8(text):
+    try:
+        to_text(text, errors='surrogate_or_strict').encode('utf-8')
+    except UnicodeError:
+        return False
+    return True
 
 
 def _absolute(path):

@@ -89,3 +89,9 @@ def test_a_password_prompt_and_a_big_file_go_through_community_docker(client, mo
     conn.put_file(str(source), '/big')
     assert cli.calls == [('exec', command), ('put', '/big')]
     assert client.frames == []
+
+
+def test_a_command_that_is_not_utf8_goes_through_community_docker(client, monkeypatch):
+    conn, cli = _connection(monkeypatch)
+    conn.exec_command('cat /raw-\udcff')  # the byte 0xff, as Ansible's surrogateescape text carries it
+    assert cli.calls == [('exec', 'cat /raw-\udcff')] and client.frames == []
