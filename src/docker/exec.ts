@@ -3,6 +3,7 @@
 // without starting a docker CLI process for each one.
 
 import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
@@ -32,20 +33,23 @@ export async function runInBuildContainer(docker: Dockerode, container: string, 
 }
 
 /** Writes `stdin` and closes it, and reads the command's stdout and stderr to their end. */
-function outputOf(docker: Dockerode, stream: NodeJS.ReadWriteStream, stdin: Uint8Array): Promise<[Buffer, Buffer]> {
+async function outputOf(docker: Dockerode, stream: NodeJS.ReadWriteStream, stdin: Uint8Array): Promise<[Buffer, Buffer]> {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const out = new PassThrough().on('data', (chunk: Buffer) => stdout.push(chunk));
   const err = new PassThrough().on('data', (chunk: Buffer) => stderr.push(chunk));
   docker.modem.demuxStream(stream, out, err);
-  const ended = new Promise<[Buffer, Buffer]>((resolve, reject) => {
-    const done = () => resolve([Buffer.concat(stdout), Buffer.concat(stderr)]);
-    stream.on('end', done);
-    stream.on('close', done);
-    stream.on('error', reject);
-  });
+  // The demuxed streams end after the last of what they were given has been read.
+  const endBoth = () => {
+    out.end();
+    err.end();
+  };
+  stream.on('end', endBoth);
+  stream.on('close', endBoth);
+  const failed = new Promise<never>((_resolve, reject) => stream.on('error', reject));
   stream.end(Buffer.from(stdin.buffer, stdin.byteOffset, stdin.byteLength));
-  return ended;
+  await Promise.race([Promise.all([finished(out), finished(err)]), failed]);
+  return [Buffer.concat(stdout), Buffer.concat(stderr)];
 }
 
 /** The exit code, once Docker has it (the output can end a moment before the exec does). */
