@@ -97,12 +97,13 @@ class Connection(ConnectionBase):
     @ensure_connect
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
-        if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
+        source = to_bytes(in_path, errors='surrogate_or_strict')
+        if not os.path.exists(source):
             raise AnsibleFileNotFound('file or module does not exist: %s' % to_native(in_path))
-        if os.path.getsize(to_bytes(in_path, errors='surrogate_or_strict')) > INLINE_PUT_BYTES or not _is_utf8(out_path):
+        if os.path.getsize(source) > INLINE_PUT_BYTES or not _is_utf8(out_path):
             return self._cli().put_file(in_path, out_path)
         display.vvv('PUT %s TO %s' % (in_path, out_path), host=self._container)
-        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as f:
+        with open(source, 'rb') as f:
             data = f.read()
         # As community.docker's connection writes it: dd, which any image that runs modules has.
         count = '' if data else ' count=0'

@@ -124,9 +124,10 @@ export class Build {
     }
     this.purpose = purpose;
     this.greeted = true;
-    if (purpose === 'exec') return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: this.settings.dockerHost };
-    await dockerCall('checking that Docker runs', () => this.docker.ping());
-    this.log.info('build started', { build: this.id, client });
+    if (this.isBuild) {
+      await dockerCall('checking that Docker runs', () => this.docker.ping());
+      this.log.info('build started', { build: this.id, client });
+    }
     return { protocol: PROTOCOL_VERSION, engine: ENGINE_VERSION, docker_host: this.settings.dockerHost };
   }
 
