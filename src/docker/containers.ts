@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall, isPodman } from './client';
+import { runToEnd } from './exec';
 
 const PREFIX = 'strata-build';
 
@@ -228,19 +229,10 @@ export async function stopTaskProcesses(docker: Dockerode, container: BuildConta
   if (code !== 0) throw new StrataError('docker_error', `could not stop the last task's processes in ${container.name} (exit ${code}): ${said.trim()}`);
 }
 
-/** Runs `SHELL -c ARGS...` as root in a running container, to its end. */
+/** Runs `SHELL -c ARGS...` as root in a running container, to its end; what it said, stdout then stderr. */
 async function runShell(container: Dockerode.Container, shell: string, doing: string, args: string[]): Promise<{ code: number; said: string }> {
-  const exec = await dockerCall(doing, () => container.exec({ Cmd: [shell, '-c', ...args], User: '0', AttachStdout: true, AttachStderr: true }));
-  const stream = await dockerCall(doing, () => exec.start({}));
-  let said = '';
-  stream.on('data', (chunk: Buffer) => (said += chunk.toString('utf8')));
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', reject);
-  });
-  const { ExitCode } = await exec.inspect();
-  return { code: ExitCode ?? -1, said };
+  const run = await runToEnd(container, [shell, '-c', ...args], '0', new Uint8Array(), doing);
+  return { code: run.exitCode, said: `${run.stdout.toString('utf8')}${run.stderr.toString('utf8')}` };
 }
 
 /** Removes a container whatever its state; one that is already gone is fine. */

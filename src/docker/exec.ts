@@ -1,13 +1,12 @@
-// The commands Ansible runs in a build container (a module, a file copied
-// in), run by the engine through Docker's API: what `docker exec -i` does,
-// without starting a docker CLI process for each one.
+// Running a command in a container to its end, through Docker's exec API:
+// what `docker exec -i` does, without a docker CLI process. The commands
+// Ansible runs in a build container (a module, a file copied in) come this
+// way, and so do strata's own (scratch files, stopping a task's processes).
 
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
-import { isOwnBuildContainer } from './containers';
 
 export interface CommandRun {
   exitCode: number;
@@ -15,30 +14,23 @@ export interface CommandRun {
   stderr: Buffer;
 }
 
-/**
- * Runs `command` in `container` (a running build container this engine
- * started) with `stdin` as its whole input, and waits for its end.
- */
-export async function runInBuildContainer(docker: Dockerode, container: string, command: string[], user: string | null, stdin: Uint8Array): Promise<CommandRun> {
-  if (!isOwnBuildContainer(container)) {
-    throw new StrataError('unknown_container', `${JSON.stringify(container)} is not a build container of this engine: exec runs commands only where a task's miss said`);
-  }
-  const doing = `running a command in build container ${container}`;
+/** Runs `command` in a running container with `stdin` as its whole input, and waits for its end. */
+export async function runToEnd(container: Dockerode.Container, command: string[], user: string | null, stdin: Uint8Array, doing: string): Promise<CommandRun> {
   const exec = await dockerCall(doing, () =>
-    docker.getContainer(container).exec({ Cmd: command, User: user ?? undefined, AttachStdin: true, AttachStdout: true, AttachStderr: true }),
+    container.exec({ Cmd: command, User: user ?? undefined, AttachStdin: true, AttachStdout: true, AttachStderr: true }),
   );
   const stream = (await dockerCall(doing, () => exec.start({ hijack: true, stdin: true }))) as NodeJS.ReadWriteStream;
-  const [stdout, stderr] = await outputOf(docker, stream, stdin);
+  const [stdout, stderr] = await outputOf(container.modem, stream, stdin);
   return { exitCode: await exitCodeOf(exec, doing), stdout, stderr };
 }
 
 /** Writes `stdin` and closes it, and reads the command's stdout and stderr to their end. */
-async function outputOf(docker: Dockerode, stream: NodeJS.ReadWriteStream, stdin: Uint8Array): Promise<[Buffer, Buffer]> {
+async function outputOf(modem: Dockerode['modem'], stream: NodeJS.ReadWriteStream, stdin: Uint8Array): Promise<[Buffer, Buffer]> {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const out = new PassThrough().on('data', (chunk: Buffer) => stdout.push(chunk));
   const err = new PassThrough().on('data', (chunk: Buffer) => stderr.push(chunk));
-  docker.modem.demuxStream(stream, out, err);
+  modem.demuxStream(stream, out, err);
   // The demuxed streams end after the last of what they were given has been read.
   const endBoth = () => {
     out.end();

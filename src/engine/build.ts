@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
 import { dockerCall, isPodman } from '../docker/client';
-import { checkScratchFiles, removeBuildContainers } from '../docker/containers';
-import { runInBuildContainer } from '../docker/exec';
+import { checkScratchFiles, isOwnBuildContainer, removeBuildContainers } from '../docker/containers';
+import { runToEnd } from '../docker/exec';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
   ConnectionPurpose,
@@ -165,8 +165,13 @@ export class Build {
     return { runtime: await mountedRuntime(this.docker, this.settings.runtimeFrom, this.log), imageShell: tools.shell };
   }
 
+  /** A worker's command, run only where a task's miss said: in a build container of this engine. */
   private async exec(req: ExecRequest): Promise<ExecReply> {
-    const run = await runInBuildContainer(this.docker, req.container, req.command, req.user ?? null, req.stdin);
+    if (!isOwnBuildContainer(req.container)) {
+      throw new StrataError('unknown_container', `${JSON.stringify(req.container)} is not a build container of this engine: exec runs commands only where a task's miss said`);
+    }
+    const doing = `running a command in build container ${req.container}`;
+    const run = await runToEnd(this.docker.getContainer(req.container), req.command, req.user ?? null, req.stdin, doing);
     return { exit_code: run.exitCode, stdout: run.stdout, stderr: run.stderr };
   }
 
