@@ -10,7 +10,8 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall, isPodman } from './client';
-import { runToEnd } from './exec';
+import { CommandRun, runToEnd } from './exec';
+import { AGENT_SOURCE, ExecAgent, READY_PREFIX, ReadyAs } from './exec-agent';
 
 const PREFIX = 'strata-build';
 
@@ -60,6 +61,8 @@ export interface RuntimeMount {
   volume: string;
   /** Its shell, which then runs strata's own commands in the container. */
   shell: string;
+  /** Runs Python through the runtime's own loader, on any libc or none. */
+  python: string;
 }
 
 /** A container-name-safe (and hostname-safe) form of an inventory host name. */
@@ -122,6 +125,9 @@ export interface ContainerStart {
  */
 const lifelines = new Map<string, NodeJS.ReadWriteStream>();
 
+/** The exec agents of build containers whose Python runs one (see exec_agent.py), by container ID and by name. */
+const agents = new Map<string, ExecAgent>();
+
 export async function startBuildContainer(docker: Dockerode, opts: ContainerStart): Promise<BuildContainer> {
   const name = containerName(opts.build, opts.host);
   const tied = !(await isPodman(docker));
@@ -132,9 +138,10 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       name,
       Image: opts.imageId,
       Entrypoint: [],
-      // Tied, the shell writes the scratch files itself before it waits, and
-      // says so on the attached stdout: one request fewer than an exec.
-      Cmd: tied ? [shell, '-c', `${scratchScript(files)}echo ${READY} && exec ${shell}`, 'strata', ...Object.values(files)] : [shell],
+      // Tied, the shell writes the scratch files itself, then becomes the
+      // exec agent (or, without Python, waits itself), which says it is ready
+      // on the attached stdout: one request fewer than an exec.
+      Cmd: tied ? [shell, '-c', startScript(files, shell, opts.runtime), 'strata', ...Object.values(files), AGENT_SOURCE] : [shell],
       OpenStdin: true,
       StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),
@@ -151,7 +158,7 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
     const lifeline = tied ? await holdStdin(docker, container, name) : undefined;
     await dockerCall(`starting build container ${name}`, () => container.start());
     if (lifeline) await lifeline.ready;
-    else await placeScratchFiles(container, made, files);
+    else await placeScratchFiles(docker, made, files);
   } catch (err) {
     await removeContainer(docker, container.id);
     throw err;
@@ -159,8 +166,20 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
   return made;
 }
 
-/** What a build container's shell prints once its scratch files are in place. */
-const READY = 'strata-build-container-ready';
+/**
+ * Writes the scratch files, then runs the exec agent with the runtime's
+ * Python or the image's, if it has one; without, the shell says it is ready
+ * and waits. The agent's source is the last positional argument.
+ */
+function startScript(files: ScratchFiles, shell: string, runtime?: RuntimeMount): string {
+  const python = runtime ? runtime.python : '$(command -v python3)';
+  const agent = `"\${${Object.keys(files).length + 1}}"`;
+  return (
+    `${scratchScript(files)}py=${python}; ` +
+    `if [ -n "$py" ]; then exec "$py" -E -s -B -c ${agent} ${shell}; fi; ` +
+    `echo ${READY_PREFIX}shell && exec ${shell}`
+  );
+}
 
 /** `sh -c` commands writing each scratch file from its positional argument ($1, $2...). */
 function scratchScript(files: ScratchFiles): string {
@@ -171,24 +190,40 @@ function scratchScript(files: ScratchFiles): string {
 
 /**
  * Attaches the container's lifeline (its stdin, and its output). `ready`
- * settles once the started container's shell says it is ready, or failed,
- * with what it said.
+ * settles once the started container says it is ready, or failed, with what
+ * it said. When the exec agent said so, it takes the lifeline's output from
+ * there on, and runs the container's commands (runCommand).
  */
 async function holdStdin(docker: Dockerode, container: Dockerode.Container, name: string): Promise<{ ready: Promise<void> }> {
   const lifeline = (await dockerCall(`attaching to build container ${name}`, () =>
     container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
   )) as NodeJS.ReadWriteStream;
   lifelines.set(container.id, lifeline);
-  const output = new PassThrough();
-  docker.modem.demuxStream(lifeline, output, output);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  docker.modem.demuxStream(lifeline, stdout, stderr);
+  const said = new LastWords();
+  stderr.on('data', (chunk: Buffer) => said.add(chunk));
   const ready = new Promise<void>((resolve, reject) => {
-    let said = '';
-    output.on('data', (chunk: Buffer) => {
-      said += chunk.toString('utf8');
-      if (said.includes(READY)) resolve();
-    });
+    let before = Buffer.alloc(0);
+    const untilReady = (chunk: Buffer) => {
+      before = Buffer.concat([before, chunk]);
+      const line = readyLine(before);
+      if (!line) return;
+      stdout.off('data', untilReady);
+      if (line.as === 'agent') {
+        const agent = new ExecAgent(lifeline, name);
+        agents.set(container.id, agent).set(name, agent);
+        stdout.on('data', (more: Buffer) => agent.replies.push(more));
+        agent.replies.push(before.subarray(line.end));
+        lifeline.on('end', () => agent.end(`stopped${said.text() ? `: ${said.text()}` : ''}`));
+      }
+      resolve();
+    };
+    stdout.on('data', untilReady);
+    stdout.on('data', (chunk: Buffer) => said.add(chunk));
     const failed = () =>
-      reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.trim() ? `: ${said.trim()}` : ''}; ${NEEDS_SHELL}`));
+      reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.text() ? `: ${said.text()}` : ''}; ${NEEDS_SHELL}`));
     // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
     lifeline.on('error', failed);
     lifeline.on('end', failed);
@@ -198,16 +233,36 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
   return { ready };
 }
 
+/** The container's "ready" line in what it printed so far: as what, and where what follows it starts. */
+function readyLine(printed: Buffer): { as: ReadyAs; end: number } | undefined {
+  const at = printed.indexOf(READY_PREFIX);
+  const newline = at < 0 ? -1 : printed.indexOf('\n', at);
+  if (newline < 0) return undefined;
+  const as = printed.subarray(at + READY_PREFIX.length, newline).toString('utf8');
+  return { as: as === 'agent' ? 'agent' : 'shell', end: newline + 1 };
+}
+
+/** The last of what a container printed, as text for an error message. */
+class LastWords {
+  private said = '';
+  add(chunk: Buffer): void {
+    this.said = (this.said + chunk.toString('utf8')).slice(-2000);
+  }
+  text(): string {
+    return this.said.trim();
+  }
+}
+
 /**
  * Writes the scratch files with the container's own shell, and waits for it:
  * the tmpfs exists only once the container runs, where the archive API
  * cannot reach it. (Podman's containers, which are not tied to the engine.)
  */
-async function placeScratchFiles(container: Dockerode.Container, made: BuildContainer, files: ScratchFiles): Promise<void> {
+async function placeScratchFiles(docker: Dockerode, made: BuildContainer, files: ScratchFiles): Promise<void> {
   const names = Object.keys(files);
   if (names.length === 0) return;
   const script = `${scratchScript(files)}exit 0`;
-  const { code, said } = await runShell(container, made.shell, `preparing build container ${made.name}`, [script, 'strata', ...Object.values(files)]);
+  const { code, said } = await runShell(docker, made, `preparing build container ${made.name}`, [script, 'strata', ...Object.values(files)]);
   if (code !== 0) {
     throw new StrataError('docker_error', `could not write strata's scratch files into build container ${made.name} (exit ${code}): ${said.trim()}; ${NEEDS_SHELL}`);
   }
@@ -223,15 +278,25 @@ const NEEDS_SHELL = 'the image needs /bin/sh, or strata_python: mounted to bring
  */
 export async function stopTaskProcesses(docker: Dockerode, container: BuildContainer): Promise<void> {
   // kill -1 signals every process but PID 1 and the caller.
-  const { code, said } = await runShell(docker.getContainer(container.id), container.shell, `stopping the processes of the last task in ${container.name}`, [
+  const { code, said } = await runShell(docker, container, `stopping the processes of the last task in ${container.name}`, [
     'kill -9 -1 2>/dev/null; exit 0',
   ]);
   if (code !== 0) throw new StrataError('docker_error', `could not stop the last task's processes in ${container.name} (exit ${code}): ${said.trim()}`);
 }
 
+/**
+ * Runs `command` in a running build container (ID or name) to its end, with `stdin` as
+ * its whole input: through the container's exec agent when it has one, else
+ * as a `docker exec`.
+ */
+export function runCommand(docker: Dockerode, container: string, command: string[], user: string | null, stdin: Uint8Array, doing: string): Promise<CommandRun> {
+  const agent = agents.get(container);
+  return agent ? agent.run(command, user, stdin) : runToEnd(docker.getContainer(container), command, user, stdin, doing);
+}
+
 /** Runs `SHELL -c ARGS...` as root in a running container, to its end; what it said, stdout then stderr. */
-async function runShell(container: Dockerode.Container, shell: string, doing: string, args: string[]): Promise<{ code: number; said: string }> {
-  const run = await runToEnd(container, [shell, '-c', ...args], '0', new Uint8Array(), doing);
+async function runShell(docker: Dockerode, container: BuildContainer, doing: string, args: string[]): Promise<{ code: number; said: string }> {
+  const run = await runCommand(docker, container.id, [container.shell, '-c', ...args], '0', new Uint8Array(), doing);
   return { code: run.exitCode, said: `${run.stdout.toString('utf8')}${run.stderr.toString('utf8')}` };
 }
 
@@ -246,6 +311,10 @@ export async function removeContainer(docker: Dockerode, id: string): Promise<vo
   } finally {
     lifelines.get(id)?.end();
     lifelines.delete(id);
+    const agent = agents.get(id);
+    agent?.end('was removed');
+    agents.delete(id);
+    if (agent) agents.delete(agent.containerName);
   }
 }
 

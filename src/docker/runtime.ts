@@ -33,8 +33,6 @@ const STAGING_DIR = '/runtime';
 export interface MountedRuntime extends RuntimeMount {
   /** Names the recipe and the packages it was made of: a different runtime is a different task. */
   id: string;
-  /** Runs Python through the runtime's own loader, on any libc or none. */
-  python: string;
 }
 
 /**

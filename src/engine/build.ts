@@ -6,8 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
 import { dockerCall, isPodman } from '../docker/client';
-import { checkScratchFiles, isOwnBuildContainer, removeBuildContainers } from '../docker/containers';
-import { runToEnd } from '../docker/exec';
+import { checkScratchFiles, isOwnBuildContainer, removeBuildContainers, runCommand } from '../docker/containers';
 import { checkImageTags, parseImageConfig } from '../docker/image-config';
 import {
   ConnectionPurpose,
@@ -171,7 +170,7 @@ export class Build {
       throw new StrataError('unknown_container', `${JSON.stringify(req.container)} is not a build container of this engine: exec runs commands only where a task's miss said`);
     }
     const doing = `running a command in build container ${req.container}`;
-    const run = await runToEnd(this.docker.getContainer(req.container), req.command, req.user ?? null, req.stdin, doing);
+    const run = await runCommand(this.docker, req.container, req.command, req.user ?? null, req.stdin, doing);
     return { exit_code: run.exitCode, stdout: run.stdout, stderr: run.stderr };
   }
 

@@ -13,7 +13,7 @@ import { MemoryEntries, MemoryWorkshop, MemoryWorld } from './support/memory-sto
 
 const HOST = 'web';
 
-function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string; shell: string }) {
+function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string; shell: string; python: string }) {
   const base = world.images.get('base') ?? { id: 'base', layers: ['base-layer'], labels: {} };
   world.images.set(base.id, base);
   const warnings: string[] = [];
@@ -64,7 +64,7 @@ function containerOf(reply: TaskReply): string {
 describe('a host chain', () => {
   it('mounts its runtime into every build container, and a task run with it is another task', async () => {
     const world = new MemoryWorld();
-    const runtime = { id: 'r1', volume: 'strata-runtime-r1', shell: '/dev/strata-runtime/bin/sh' };
+    const runtime = { id: 'r1', volume: 'strata-runtime-r1', shell: '/dev/strata-runtime/bin/sh', python: '/dev/strata-runtime/bin/python3' };
     const mounted = setup(world, runtime);
     const [withRuntime] = await runTasks(mounted.chain, world, ['echo one']);
     assert.deepEqual(world.started[0].runtime, runtime);
