@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { StrataError } from '../protocol/frames';
 import type { CommandRun } from './exec';
 
-/** The agent's Python source, passed to the container's Python on its command line. */
-export const AGENT_SOURCE = readFileSync(join(__dirname, '..', '..', '..', 'src', 'docker', 'exec_agent.py'), 'utf8');
+/** The agent's Python source (copied beside this module by the build), passed to the container's Python on its command line. */
+export const AGENT_SOURCE = readFileSync(join(__dirname, 'exec_agent.py'), 'utf8');
 
 /** What a container's first line says once it is ready: the agent runs, or only the shell. */
 export const READY_PREFIX = 'strata-build-container-ready ';

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import {
   BASE_IMAGE,
   cacheEntries,
+  command,
   containersCreatedDuring,
   copyProject,
   docker,
@@ -220,6 +221,51 @@ describe('what goes through the docker CLI', () => {
     ok(playbook(dir));
     assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/became']), 'root\n');
     assert.equal(runInImage(tagOf(hosts[0]), ['sh', '-c', 'wc -c < /big.bin']).trim(), String(big.length));
+  });
+});
+
+describe("where a task's commands run", () => {
+  const userTask = `    - name: As app
+      shell: "{ id -un; id -gn; id -Gn; echo $HOME; } > /tmp/as-app"
+      remote_user: app
+`;
+
+  it("in the build container's own agent, not a docker exec each, as docker exec -u would run them", async () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { agent: {} });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: groupadd team && useradd -m -G team app
+    - copy: { content: "in\\n", dest: /in }
+${userTask}`,
+    );
+    const execs = await containersCreatedDuring(() => ok(playbook(dir)), 'exec_create', hosts);
+    assert.equal(execs, 0, 'no command went through docker exec');
+    const asDockerSays = command('docker', ['run', '--rm', '-u', 'app', tagOf(hosts[0]), 'sh', '-c', 'id -un; id -gn; id -Gn; echo $HOME']);
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/tmp/as-app']), asDockerSays);
+    assert.match(asDockerSays, /^app\napp\napp team\n\/home\/app\n$/);
+  });
+
+  it('through docker exec when the base runs as another user than root, who the tasks run as', async () => {
+    const base = `strata-e2e/nobody-base-${unique('b')}`;
+    const built = spawnSync('docker', ['build', '-q', '-t', base, '-'], { input: `FROM ${BASE_IMAGE}\nUSER nobody\n`, encoding: 'utf8' });
+    assert.equal(built.status, 0, built.stderr);
+    made.tags.push(base);
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { nobody: { strata_from: base } });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: id -un > /tmp/who
+`,
+    );
+    const execs = await containersCreatedDuring(() => ok(playbook(dir)), 'exec_create', hosts);
+    assert.ok(execs > 0, 'the commands went through docker exec');
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/tmp/who']), 'nobody\n');
+    assert.equal((await inspect(tagOf(hosts[0]))).Config.User, 'nobody');
   });
 });
 

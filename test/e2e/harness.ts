@@ -169,14 +169,15 @@ function ofHosts(name: string | undefined, hosts?: string[]): boolean {
 }
 
 /**
- * How many containers Docker created (or, with event 'start', started) while
- * `action` ran, as Docker's own event log says; not counting the controller
- * container ansible-playbook may run in. With `hosts`, only the build
- * containers of those hosts count (tests that run side by side).
+ * How many containers Docker created (or, with event 'start', started; with
+ * 'exec_create', how many `docker exec`s it set up in them) while `action`
+ * ran, as Docker's own event log says; not counting the controller container
+ * ansible-playbook may run in. With `hosts`, only the build containers of
+ * those hosts count (tests that run side by side).
  */
 export async function containersCreatedDuring(
   action: () => Promise<unknown> | unknown,
-  event: 'create' | 'start' = 'create',
+  event: 'create' | 'start' | 'exec_create' = 'create',
   hosts?: string[],
 ): Promise<number> {
   const since = Date.now() / 1000;
