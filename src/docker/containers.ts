@@ -138,9 +138,9 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       name,
       Image: opts.imageId,
       Entrypoint: [],
-      // Tied, the shell writes the scratch files itself, then becomes the
-      // exec agent (or, without Python, waits itself), which says it is ready
-      // on the attached stdout: one request fewer than an exec.
+      // Tied, the shell writes the scratch files itself, says it is ready on
+      // the attached stdout (one request fewer than an exec), and becomes the
+      // exec agent, or waits itself.
       Cmd: tied ? [shell, '-c', startScript(files, shell, opts.runtime), 'strata', ...Object.values(files), AGENT_SOURCE] : [shell],
       OpenStdin: true,
       StdinOnce: tied,
@@ -167,16 +167,19 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
 }
 
 /**
- * Writes the scratch files, then runs the exec agent with the runtime's
- * Python or the image's, if it has one; without, the shell says it is ready
- * and waits. The agent's source is the last positional argument.
+ * Writes the scratch files, then, as root with a Python (the runtime's, or
+ * the image's), says the exec agent is ready and becomes it: requests sent
+ * while Python starts wait in the pipe. Otherwise the shell says it is ready
+ * itself and waits. The agent's source is the last positional argument.
  */
 function startScript(files: ScratchFiles, shell: string, runtime?: RuntimeMount): string {
   const python = runtime ? runtime.python : '$(command -v python3)';
   const agent = `"\${${Object.keys(files).length + 1}}"`;
   return (
-    `${scratchScript(files)}py=${python}; ` +
-    `if [ -n "$py" ]; then exec "$py" -E -s -B -c ${agent} ${shell}; fi; ` +
+    `${scratchScript(files)}py=${python}; uid=; ` +
+    // Without `id`, which not every image has: the shell's own status.
+    'while read -r key value rest; do if [ "$key" = Uid: ]; then uid=$value; break; fi; done < /proc/self/status; ' +
+    `if [ "$uid" = 0 ] && [ -n "$py" ]; then echo ${READY_PREFIX}agent && exec "$py" -E -s -B -c ${agent}; fi; ` +
     `echo ${READY_PREFIX}shell && exec ${shell}`
   );
 }

@@ -15,11 +15,11 @@
 # environment and working directory, the user's IDs, groups and home, and
 # exit code 128+N when signal N ended it. Its output is read to its end.
 #
-# It is started as `python3 -E -s -B -c SOURCE SHELL`: nothing is written
-# into the container, which is committed as a layer. Run as another user than
-# root, it cannot start commands as any user, so it becomes SHELL (and says
-# so): the engine then uses `docker exec`. Python 3.5 syntax: the base
-# image's Python may run it.
+# It is started as `python3 -E -s -B -c SOURCE`, only as root (it switches
+# users), by the container's shell once that has said the agent is coming:
+# requests sent meanwhile wait in the pipe, so Python's start-up is not
+# waited for. Nothing is written into the container, which is committed as a
+# layer. Python 3.5 syntax: the base image's Python may run it.
 
 import sys
 
@@ -39,8 +39,6 @@ try:
 except ImportError:  # not on a Unix Python: no user but the agent's own
     grp = pwd = None
 
-READY = b'strata-build-container-ready agent\n'
-READY_AS_SHELL = b'strata-build-container-ready shell\n'
 REQUEST = struct.Struct('>III')
 REPLY = struct.Struct('>IiII')
 
@@ -183,8 +181,6 @@ def serve():
     # As PID 1 with no handler, a signal from inside the container is ignored,
     # as it was for the shell this agent replaces.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    replies.write(READY)
-    replies.flush()
     while True:
         ident, header_size, stdin_size = REQUEST.unpack(read_exactly(REQUEST.size))
         header = json.loads(read_exactly(header_size).decode('utf-8'))
@@ -194,13 +190,5 @@ def serve():
         worker.start()
 
 
-def become_shell(shell):
-    replies.write(READY_AS_SHELL)
-    replies.flush()
-    os.execv(shell, [shell])
-
-
 if __name__ == '__main__':
-    if os.getuid() != 0:
-        become_shell(sys.argv[1])
     serve()
