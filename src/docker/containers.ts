@@ -23,6 +23,9 @@ const PREFIX = 'strata-build';
  */
 export const SCRATCH_DIR = '/dev/strata';
 
+/** The exec agent's source in a build container (see startScript). */
+const AGENT_FILE = `${SCRATCH_DIR}/strata-exec-agent.py`;
+
 /** Where build containers see the mounted runtime (src/docker/runtime.ts), under /dev for the same reason. */
 export const RUNTIME_DIR = '/dev/strata-runtime';
 
@@ -170,7 +173,8 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
  * Writes the scratch files, then, as root with a Python (the runtime's, or
  * the image's), says the exec agent is ready and becomes it: requests sent
  * while Python starts wait in the pipe. Otherwise the shell says it is ready
- * itself and waits. The agent's source is the last positional argument.
+ * itself and waits. The agent's source is the last positional argument; it
+ * runs from the scratch directory, so the container's process list names it.
  */
 function startScript(files: ScratchFiles, shell: string, runtime?: RuntimeMount): string {
   const python = runtime ? runtime.python : '$(command -v python3)';
@@ -179,7 +183,7 @@ function startScript(files: ScratchFiles, shell: string, runtime?: RuntimeMount)
     `${scratchScript(files)}py=${python}; uid=; ` +
     // Without `id`, which not every image has: the shell's own status.
     'while read -r key value rest; do if [ "$key" = Uid: ]; then uid=$value; break; fi; done < /proc/self/status; ' +
-    `if [ "$uid" = 0 ] && [ -n "$py" ]; then echo ${READY_PREFIX}agent && exec "$py" -E -s -B -c ${agent}; fi; ` +
+    `if [ "$uid" = 0 ] && [ -n "$py" ]; then printf '%s' ${agent} > ${AGENT_FILE} && echo ${READY_PREFIX}agent && exec "$py" -E -s -B ${AGENT_FILE}; fi; ` +
     `echo ${READY_PREFIX}shell && exec ${shell}`
   );
 }

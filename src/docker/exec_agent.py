@@ -15,23 +15,20 @@
 # environment and working directory, the user's IDs, groups and home, and
 # exit code 128+N when signal N ended it. Its output is read to its end.
 #
-# It is started as `python3 -E -s -B -c SOURCE`, only as root (it switches
-# users), by the container's shell once that has said the agent is coming:
-# requests sent meanwhile wait in the pipe, so Python's start-up is not
-# waited for. Nothing is written into the container, which is committed as a
-# layer. Python 3.5 syntax: the base image's Python may run it.
-
-import sys
-
-# `-c` puts the working directory first on the path: nothing is imported from there.
-sys.path = [entry for entry in sys.path if entry]
+# It is started as `python3 -E -s -B /dev/strata/strata-exec-agent.py`, only
+# as root (it switches users), by the container's shell once that has said
+# the agent is coming: requests sent meanwhile wait in the pipe, so Python's
+# start-up is not waited for. It lives in the scratch directory, which no
+# layer holds. Python 3.5 syntax: the base image's Python may run it.
 
 import json
 import os
 import signal
 import struct
 import subprocess
+import sys
 import threading
+import time
 
 try:
     import grp
@@ -143,20 +140,57 @@ def root_home():
         return '/root'
 
 
+# The commands running now, by process ID: each one's own thread waits for
+# it. Any other child that ends is an orphan (a process a task left behind,
+# whose parent ended), which PID 1 must reap, as the shell it replaces did.
+commands = set()
+commands_lock = threading.Lock()
+command_started = threading.Event()
+
+
 def run(argv, user, stdin):
     try:
         who = identity(user)
-        child = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=environment_for(who), start_new_session=True, **as_user(who))
+        with commands_lock:
+            child = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=environment_for(who), start_new_session=True, **as_user(who))
+            commands.add(child.pid)
+        command_started.set()
     except Refused as refused:
         return refused.code, b'', ('strata: ' + str(refused) + '\n').encode()
     except OSError as err:
         code = 127 if isinstance(err, FileNotFoundError) else 126
         return code, b'', ('strata: cannot run %s: %s\n' % (argv[0], err.strerror)).encode()
-    out, err = child.communicate(stdin)
+    try:
+        out, err = child.communicate(stdin)
+    finally:
+        with commands_lock:
+            commands.discard(child.pid)
     code = child.returncode
     return (128 - code if code < 0 else code), out, err
+
+
+def reap_orphans():
+    while True:
+        try:
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:  # no child at all, until a command starts
+            command_started.wait()
+            command_started.clear()
+            continue
+        with commands_lock:
+            if ended.si_pid not in commands:
+                reap(ended.si_pid)
+                continue
+        time.sleep(0.01)  # a command: its own thread reaps it, and soon
+
+
+def reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # a command whose thread reaped it since waitid saw it
 
 
 def answer(ident, argv, user, stdin):
@@ -181,6 +215,9 @@ def serve():
     # As PID 1 with no handler, a signal from inside the container is ignored,
     # as it was for the shell this agent replaces.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    reaper = threading.Thread(target=reap_orphans)
+    reaper.daemon = True
+    reaper.start()
     while True:
         ident, header_size, stdin_size = REQUEST.unpack(read_exactly(REQUEST.size))
         header = json.loads(read_exactly(header_size).decode('utf-8'))

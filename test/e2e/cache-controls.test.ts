@@ -349,4 +349,21 @@ describe('processes a task starts', () => {
     const seen = runInImage(tagOf(hosts[0]), ['sh', '-c', 'cat /probe/after-layer /probe/same-container']);
     assert.equal(seen, 'gone\ngone\n');
   });
+
+  it('leave no zombie behind once they end: the build container reaps them, as a shell would', () => {
+    const { dir, hosts, tagOf } = project('test/fixtures/small', { reaped: {} });
+    writeFileSync(
+      join(dir, 'site.yml'),
+      `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Leave a process behind, whose parent ends at once
+      shell: (sleep 0.3 >/dev/null 2>&1 &); true
+    - name: Count the processes that ended and were not reaped
+      shell: sleep 1; for s in /proc/[0-9]*/stat; do cut -d' ' -f3 $s; done | grep -c Z > /zombies || true
+`,
+    );
+    ok(playbook(dir));
+    assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/zombies']), '0\n');
+  });
 });
