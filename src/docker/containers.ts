@@ -214,6 +214,7 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
   const ready = new Promise<void>((resolve, reject) => {
     let before = Buffer.alloc(0);
     const untilReady = (chunk: Buffer) => {
+      said.add(chunk);
       before = Buffer.concat([before, chunk]);
       const line = readyLine(before);
       if (!line) return;
@@ -223,12 +224,13 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
         agents.set(container.id, agent).set(name, agent);
         stdout.on('data', (more: Buffer) => agent.replies.push(more));
         agent.replies.push(before.subarray(line.end));
-        lifeline.on('end', () => agent.end(`stopped${said.text() ? `: ${said.text()}` : ''}`));
+        const stopped = () => agent.end(`stopped${said.text() ? `: ${said.text()}` : ''}`);
+        lifeline.on('end', stopped);
+        lifeline.on('close', stopped);
       }
       resolve();
     };
     stdout.on('data', untilReady);
-    stdout.on('data', (chunk: Buffer) => said.add(chunk));
     const failed = () =>
       reject(new StrataError('docker_error', `build container ${name} stopped before it was ready${said.text() ? `: ${said.text()}` : ''}; ${NEEDS_SHELL}`));
     // A broken lifeline means the container (or Docker) is gone: the next request on it says so.
