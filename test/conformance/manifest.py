@@ -8,8 +8,8 @@ import os
 import stat
 
 SKIP = {'/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv',
-        # Ansible's own remote temp dir: stock Ansible leaves it, strata keeps it out of images.
-        '/root/.ansible'}
+        # Ansible's own remote temp and async job dirs: stock Ansible leaves them, strata keeps them out of images.
+        '/root/.ansible', '/root/.ansible_async'}
 
 
 def digest(path):
