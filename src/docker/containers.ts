@@ -11,7 +11,7 @@ import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall, isPodman } from './client';
 import { CommandRun, runToEnd } from './exec';
-import { AGENT_SOURCE, ExecAgent, READY_PREFIX, ReadyAs } from './exec-agent';
+import { AGENT_BOOTSTRAP, AGENT_SOURCE, ExecAgent, READY_PREFIX, ReadyAs } from './exec-agent';
 
 const PREFIX = 'strata-build';
 
@@ -22,9 +22,6 @@ const PREFIX = 'strata-build';
  * task that changes nothing else leaves no layer behind.
  */
 export const SCRATCH_DIR = '/dev/strata';
-
-/** The exec agent's source in a build container (see startScript). */
-const AGENT_FILE = `${SCRATCH_DIR}/strata-exec-agent.py`;
 
 /** Where build containers see the mounted runtime (src/docker/runtime.ts), under /dev for the same reason. */
 export const RUNTIME_DIR = '/dev/strata-runtime';
@@ -144,7 +141,7 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       // Tied, the shell writes the scratch files itself, says it is ready on
       // the attached stdout (one request fewer than an exec), and becomes the
       // exec agent, or waits itself.
-      Cmd: tied ? [shell, '-c', startScript(files, shell, opts.runtime), 'strata', ...Object.values(files), AGENT_SOURCE] : [shell],
+      Cmd: tied ? [shell, '-c', startScript(files, shell, opts.runtime), 'strata', ...Object.values(files)] : [shell],
       OpenStdin: true,
       StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),
@@ -173,17 +170,15 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
  * Writes the scratch files, then, as root with a Python (the runtime's, or
  * the image's), says the exec agent is ready and becomes it: requests sent
  * while Python starts wait in the pipe. Otherwise the shell says it is ready
- * itself and waits. The agent's source is the last positional argument; it
- * runs from the scratch directory, so the container's process list names it.
+ * itself and waits. The engine then sends the agent's source on stdin.
  */
 function startScript(files: ScratchFiles, shell: string, runtime?: RuntimeMount): string {
   const python = runtime ? runtime.python : '$(command -v python3)';
-  const agent = `"\${${Object.keys(files).length + 1}}"`;
   return (
     `${scratchScript(files)}py=${python}; uid=; ` +
     // Without `id`, which not every image has: the shell's own status.
     'while read -r key value rest; do if [ "$key" = Uid: ]; then uid=$value; break; fi; done < /proc/self/status; ' +
-    `if [ "$uid" = 0 ] && [ -n "$py" ]; then printf '%s' ${agent} > ${AGENT_FILE} && echo ${READY_PREFIX}agent && exec "$py" -E -s -B ${AGENT_FILE}; fi; ` +
+    `if [ "$uid" = 0 ] && [ -n "$py" ]; then echo ${READY_PREFIX}agent && exec "$py" -E -s -B -c '${AGENT_BOOTSTRAP}'; fi; ` +
     `echo ${READY_PREFIX}shell && exec ${shell}`
   );
 }
@@ -220,6 +215,7 @@ async function holdStdin(docker: Dockerode, container: Dockerode.Container, name
       if (!line) return;
       stdout.off('data', untilReady);
       if (line.as === 'agent') {
+        lifeline.write(AGENT_SOURCE);
         const agent = new ExecAgent(lifeline, name);
         agents.set(container.id, agent).set(name, agent);
         stdout.on('data', (more: Buffer) => agent.replies.push(more));

@@ -7,8 +7,16 @@ import { join } from 'node:path';
 import { StrataError } from '../protocol/frames';
 import type { CommandRun } from './exec';
 
-/** The agent's Python source (copied beside this module by the build), passed to the container's Python on its command line. */
-export const AGENT_SOURCE = readFileSync(join(__dirname, 'exec_agent.py'), 'utf8');
+/** The agent's Python source (copied beside this module by the build), sent first on the container's stdin. */
+export const AGENT_SOURCE = readFileSync(join(__dirname, 'exec_agent.py'));
+
+/**
+ * What the container's Python runs: the agent's source, read from stdin and
+ * run. Not the source itself on the command line, which every layer's history
+ * would keep (Docker records a commit's command as its "created by").
+ * `-c` puts the working directory first on the path: nothing is imported from there.
+ */
+export const AGENT_BOOTSTRAP = `import sys; del sys.path[0]; exec(compile(sys.stdin.buffer.read(${AGENT_SOURCE.length}), "strata-exec-agent", "exec"))`;
 
 /** What a container's first line says once it is ready: the agent runs, or only the shell. */
 export const READY_PREFIX = 'strata-build-container-ready ';

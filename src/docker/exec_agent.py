@@ -15,11 +15,13 @@
 # environment and working directory, the user's IDs, groups and home, and
 # exit code 128+N when signal N ended it. Its output is read to its end.
 #
-# It is started as `python3 -E -s -B /dev/strata/strata-exec-agent.py`, only
-# as root (it switches users), by the container's shell once that has said
-# the agent is coming: requests sent meanwhile wait in the pipe, so Python's
-# start-up is not waited for. It lives in the scratch directory, which no
-# layer holds. Python 3.5 syntax: the base image's Python may run it.
+# It is started as `python3 -E -s -B -c BOOTSTRAP` (exec-agent.ts), only as
+# root (it switches users), by the container's shell once that has said the
+# agent is coming. The engine then sends this source on stdin, ahead of any
+# request: nothing of it is written into the container, or into the command
+# every layer's history records. Requests sent while Python starts wait in
+# the pipe, so its start-up is not waited for. Python 3.5 syntax: the base
+# image's Python may run it.
 
 import json
 import os

@@ -246,6 +246,8 @@ ${userTask}`,
     const asDockerSays = command('docker', ['run', '--rm', '-u', 'app', tagOf(hosts[0]), 'sh', '-c', 'id -un; id -gn; id -Gn; echo $HOME']);
     assert.equal(runInImage(tagOf(hosts[0]), ['cat', '/tmp/as-app']), asDockerSays);
     assert.match(asDockerSays, /^app\napp\napp team\n\/home\/app\n$/);
+    const history = (await docker.getImage(tagOf(hosts[0])).history()) as { CreatedBy: string }[];
+    assert.ok(history.every((step) => !step.CreatedBy.includes('def reap_orphans')), "the agent's code is in no layer's history");
   });
 
   it('through docker exec when the base runs as another user than root, who the tasks run as', async () => {
