@@ -17,7 +17,7 @@ from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
-from . import launcher, protocol, report
+from . import fetched_files, launcher, protocol, report
 from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
@@ -38,10 +38,6 @@ CONTROLLER_ACTIONS = frozenset(
     + add_internal_fqcns(('add_host', 'group_by', 'assert', 'fail', 'pause', 'set_stats'))
 )
 
-# Tasks whose effect is not (only) on the container: `fetch` writes to the
-# controller, so a replay would leave its files missing there.
-NEVER_CACHED = frozenset(add_internal_fqcns(('fetch',)))
-
 # Actions that aim a connection of their own (rsync's) at the host's
 # `ansible_host` as hostvars say, not through Ansible's connection: in a
 # build, that name points at the build container, for these tasks alone.
@@ -55,6 +51,25 @@ DOCKER_CLI_CONNECTION = 'community.docker.docker'
 # where Docker's archive API cannot reach).
 CONNECTION = 'strata'
 CONNECTION_PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'connection')
+
+
+class Pending:
+    """A task sent to the engine whose result has not come yet."""
+
+    def __init__(self, hit, described, playbook_dir):
+        self.hit = hit
+        self.described = described
+        self.playbook_dir = playbook_dir
+
+
+class Held:
+    """A failure Ansible counted against its host, kept waiting: whether it
+    is cached (the host's errors were cleared, as `meta: clear_host_errors`
+    does, and the host went on) or dropped (the host stayed failed) is known
+    only when the host is next heard of."""
+
+    def __init__(self, stored):
+        self.stored = stored
 
 
 class Hit:
@@ -76,7 +91,6 @@ class HostChain:
         # The runtime the engine mounts for the host's modules (its `python`
         # and `shell`), or None: they run with the image's own Python.
         self.runtime = runtime
-        self.failed = False
         self.hits = 0
         self.misses = 0
         self.saved_seconds = 0.0
@@ -127,6 +141,10 @@ class Build:
         self.partial_run = _partial_run(context.CLIARGS)
         self.hosts = {}
         self._pending = {}
+        # Per host, its failure waiting for the host's next task or the end (Held).
+        self._held = {}
+        # The play being run, which knows whether a host is failed now.
+        self._iterator = None
         # Per host, the hits the engine said come next (a reply's `ahead`), in order.
         self._ahead = {}
         self._client = None
@@ -134,6 +152,9 @@ class Build:
         self._started = time.monotonic()
         self._listening_to = None
         atexit.register(self.close)
+
+    def play_started(self, iterator):
+        self._iterator = iterator
 
     def _listen_to(self, tqm):
         if self._listening_to is not tqm:
@@ -162,7 +183,14 @@ class Build:
         if _runs_on_controller(task, action, host, template):
             return None
         record = self._open(host.name, base, task_vars, template)
-        cacheable = _cacheable(task_vars, template) and action not in NEVER_CACHED
+        # `_cacheable: false` runs the task and every later one; a task strata
+        # cannot replay runs alone, unless it changes a file.
+        invalidates = not _cacheable(task_vars, template)
+        cacheable = not invalidates
+        never_cached = _never_cached(task, action, template)
+        if never_cached and not invalidates:
+            report.never_cached(host.name, never_cached)
+            cacheable = False
         try:
             with stopwatch.timing('describe'):
                 described = describe(task, host, task_vars, play_context, loader)
@@ -173,17 +201,21 @@ class Build:
             described, cacheable = undescribable(task, action), False
         if described is SKIPPED:
             return None
+        self._settle_held(host.name, keep=not self._iterator.is_failed(host))
         reply = self._ask(host.name, protocol.task(
-            host.name, described.label, described.inputs,
-            lookup=not (self.settings.no_cache or self.check_mode), cacheable=cacheable, secret=described.secret))
+            host.name, described.label, described.inputs, lookup=not (self.settings.no_cache or self.check_mode),
+            cacheable=cacheable, invalidates=invalidates, secret=described.secret))
         key = (host.name, task._uuid)
         if reply['outcome'] == 'hit':
             record.hits += 1
             record.saved_seconds += reply['saved_seconds']
-            self._pending[key] = 'hit'
-            return Hit(described, reply['result'])
+            self._pending[key] = Pending(True, described, task_vars['playbook_dir'])
+            result = reply['result']
+            if action in fetched_files.ACTIONS:
+                result = fetched_files.put_back(result, _looped(task), task_vars['playbook_dir'])
+            return Hit(described, result)
         record.misses += 1
-        self._pending[key] = 'miss'
+        self._pending[key] = Pending(False, described, task_vars['playbook_dir'])
         self._show_progress('[%s] %s' % (host.name, described.label))
         container_vars = self._container_vars(host, task_vars, reply['container'], reply['scratch'])
         if action in TARGET_FROM_HOSTVARS:
@@ -251,7 +283,8 @@ class Build:
     # -- after a task ran ---------------------------------------------------
 
     def is_miss(self, host, task):
-        return self._pending.get((host.name, task._uuid)) == 'miss'
+        pending = self._pending.get((host.name, task._uuid))
+        return pending is not None and not pending.hit
 
     def task_finished(self, task_result, failed_for_good):
         """Commits, skips or discards what a task that missed did. `failed_for_good`:
@@ -261,28 +294,47 @@ class Build:
 
     def _task_finished(self, task_result, failed_for_good):
         host, task = api.host_and_task(task_result)
-        kind = self._pending.pop((host.name, task._uuid), None)
-        if kind is None:
+        pending = self._pending.pop((host.name, task._uuid), None)
+        if pending is None:
             return
-        if kind == 'hit':
+        if pending.hit:
             report.cached(host.name)
             self._show_progress()
             return
-        outcome = protocol.DISCARD if self.check_mode else _outcome(task_result, failed_for_good)
+        outcome = protocol.DISCARD if self.check_mode else _outcome(task_result)
         stored = to_plain(stored_form(api.result_data(task_result))) if outcome == protocol.COMMIT else None
-        reply = self.client.request(protocol.task_done(host.name, outcome, stored))
-        record = self.hosts[host.name]
+        if outcome == protocol.COMMIT and failed_for_good:
+            self._held[host.name] = Held(stored)
+            return
+        if stored is not None and (task.resolved_action or task.action) in fetched_files.ACTIONS:
+            try:
+                fetched_files.keep_fetched(stored, _looped(task), fetched_files.sources(pending.described.inputs),
+                                           pending.playbook_dir)
+            except fetched_files.NotKept as e:
+                report.not_kept(host.name, str(e))
+                outcome, stored = protocol.SKIP, None
+        self._task_done(host.name, outcome, stored)
+
+    def _settle_held(self, host, keep):
+        """Caches the host's held failure when its errors were cleared (the
+        same rescue path then runs on a hit), else drops it."""
+        held = self._held.pop(host, None)
+        if held is not None:
+            self._task_done(host, protocol.COMMIT if keep else protocol.DISCARD, held.stored if keep else None)
+
+    def _task_done(self, host, outcome, stored):
+        reply = self.client.request(protocol.task_done(host, outcome, stored))
+        record = self.hosts[host]
         if outcome == protocol.COMMIT:
             record.layers += 1 if reply['new_layer'] else 0
             record.layer_bytes += reply['layer_bytes']
-            report.built(host.name, reply['new_layer'], reply['layer_bytes'], reply['seconds'])
+            report.built(host, reply['new_layer'], reply['layer_bytes'], reply['seconds'])
         elif outcome == protocol.SKIP:
-            report.skipped(host.name)
+            report.skipped(host)
         elif self.check_mode:
-            report.checked(host.name)
+            report.checked(host)
         else:
-            record.failed = True
-            report.discarded(host.name)
+            report.discarded(host)
         self._show_progress()
 
     # -- after the playbook -------------------------------------------------
@@ -295,10 +347,15 @@ class Build:
         if self.check_mode:
             report.check_mode_summary()
             return
+        # Ansible's own outcome for each host: failed or unreachable at the end
+        # of the run (a failure rescued, ignored or cleared is not).
+        tqm = self._listening_to
+        failed = set(tqm._failed_hosts) | set(tqm._unreachable_hosts)
         try:
             for record in self.hosts.values():
+                self._settle_held(record.name, keep=record.name not in failed)
                 report.host_summary(record)
-                if record.failed or stats.failures.get(record.name) or stats.dark.get(record.name):
+                if record.name in failed:
                     report.not_tagged(record.name)
                     continue
                 if self.partial_run:
@@ -433,12 +490,19 @@ def _cacheable(task_vars, template):
     return boolean(template(task_vars.get('_cacheable', True)), strict=False)
 
 
-def _outcome(task_result, failed_for_good):
-    status = api.result_status(task_result)
-    if status['unreachable']:
-        return protocol.DISCARD
-    if status['skipped']:
-        return protocol.SKIP
-    if status['failed'] and failed_for_good:
-        return protocol.DISCARD
-    return protocol.COMMIT
+def _outcome(task_result):
+    """What to keep of a task that ran: everything it did, as it reported it
+    (skipped by the module itself included), unless its host was unreachable."""
+    return protocol.DISCARD if api.result_status(task_result)['unreachable'] else protocol.COMMIT
+
+
+def _never_cached(task, action, template):
+    """Why a task cannot be taken from the cache, or None."""
+    if action in TARGET_FROM_HOSTVARS and template(task.args.get('mode', 'push')) == 'pull':
+        return 'synchronize in pull mode writes files on the controller, which strata does not keep'
+    return None
+
+
+def _looped(task):
+    return task.loop is not None or bool(task.loop_with)
+

@@ -24,6 +24,10 @@ class StrataMixin:
         super().__init__(tqm)
         self._strata = Build.for_tqm(tqm)
 
+    def run(self, iterator, play_context):
+        self._strata.play_started(iterator)
+        return super().run(iterator, play_context)
+
     def _queue_task(self, host, task, task_vars, play_context):
         plan = self._strata.plan(host, task, task_vars, play_context, self._loader)
         if isinstance(plan, Hit):

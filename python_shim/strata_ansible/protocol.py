@@ -7,12 +7,12 @@ import hashlib
 
 import msgpack
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
 COMMIT = 'commit'    # succeeded, or failed and was handled: keep it as a layer
-SKIP = 'skip'        # skipped after all: no layer, no link in the chain
+SKIP = 'skip'        # ran, but nothing of it is kept: no entry, the chain stays where it was
 DISCARD = 'discard'  # failed or unreachable: keep nothing
 
 
@@ -37,9 +37,9 @@ def scratch_files(host, files):
     return {'type': 'scratch_files', 'host': host, 'files': files}
 
 
-def task(host, label, inputs, lookup, cacheable, secret):
+def task(host, label, inputs, lookup, cacheable, invalidates, secret):
     return {'type': 'task', 'host': host, 'label': label, 'inputs': inputs,
-            'lookup': lookup, 'cacheable': cacheable, 'secret': secret}
+            'lookup': lookup, 'cacheable': cacheable, 'invalidates': invalidates, 'secret': secret}
 
 
 def digest(frame):

@@ -101,13 +101,21 @@ def check_mode_summary():
 
 
 def skipped(host):
-    display.display('strata: [%s] skipped: no layer' % host, color=C.COLOR_SKIP)
+    display.display('strata: [%s] nothing kept: no layer' % host, color=C.COLOR_SKIP)
 
 
 def uncacheable(host, reason):
-    # At the default verbosity: such a task, and every one after it, rebuilds on every run.
-    display.display('strata: [%s] not cached: strata cannot work out what this task depends on (%s); '
-                    'it and the tasks after it run again on every build' % (host, reason), color=C.COLOR_WARN)
+    never_cached(host, 'strata cannot work out what this task depends on (%s)' % reason)
+
+
+def never_cached(host, why):
+    # At the default verbosity: such a task runs on every build, and so does every task after it when it changes a file.
+    display.display('strata: [%s] not cached: %s; it runs again on every build, and when it changes a file, '
+                    'so does every task after it' % (host, why), color=C.COLOR_WARN)
+
+
+def not_kept(host, why):
+    display.display('strata: [%s] not cached: %s' % (host, why), color=C.COLOR_WARN)
 
 
 def host_summary(record):

@@ -52,6 +52,12 @@ async function taskLeftProcesses(container: Dockerode.Container): Promise<boolea
   }
 }
 
+/** Whether the container's filesystem differs from its image's (what a commit would make a layer of). */
+export async function changedFiles(docker: Dockerode, containerId: string): Promise<boolean> {
+  const changes = (await dockerCall('reading the build container\'s changes', () => docker.getContainer(containerId).changes())) as unknown[] | null;
+  return (changes ?? []).length > 0;
+}
+
 export async function commitLayer(docker: Dockerode, parentImageId: string, opts: CommitOptions): Promise<Committed> {
   const container = docker.getContainer(opts.containerId);
   // Podman's Docker-compatible commit ignores a config in the body; both take

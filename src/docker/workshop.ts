@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import { BuildContainer, ContainerStart, removeContainer, startBuildContainer, stopTaskProcesses } from './containers';
 import { buildFinalImage, FinalImageSpec } from './final-image';
 import { flattenedImage, flattenedLayers, layerCount } from './flatten';
-import { commitLayer, CommitOptions, Committed } from './layers';
+import { changedFiles, commitLayer, CommitOptions, Committed } from './layers';
 import { pushTags } from './registry';
 
 export class DockerWorkshop {
@@ -23,6 +23,10 @@ export class DockerWorkshop {
 
   removeContainer(id: string): Promise<void> {
     return removeContainer(this.docker, id);
+  }
+
+  changedFiles(container: BuildContainer): Promise<boolean> {
+    return changedFiles(this.docker, container.id);
   }
 
   commit(parentImageId: string, opts: CommitOptions): Promise<Committed> {

@@ -46,6 +46,8 @@ export interface Workshop {
   /** Ends what a task left running in a container that stays up. */
   stopTaskProcesses(container: BuildContainer): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  /** Whether the task that ran in the container changed any file of it. */
+  changedFiles(container: BuildContainer): Promise<boolean>;
   commit(parentImageId: string, opts: CommitOptions): Promise<Committed>;
   layerCount(imageId: string): Promise<number>;
   /** A one-layer copy of `imageId`, chain link `fingerprint`: its image ID. */

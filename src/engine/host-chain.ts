@@ -38,6 +38,8 @@ interface RunningTask {
   secret: boolean;
   /** Whether later builds can ever meet this link (false after a never-cached task). */
   reusable: boolean;
+  /** `_cacheable: false`: every later task of the host runs too, whatever this one changes. */
+  invalidates: boolean;
   started: number;
   /** The last build through the same link ended with the task that came here then. */
   lastTaskLastTime: boolean;
@@ -135,7 +137,7 @@ export class HostChain {
     }
     const asked = Date.now();
     const site = await this.worksites.at(this.tip);
-    this.running = { fingerprint: fp, label: req.label, inputs, secret: req.secret, reusable, started: Date.now(), lastTaskLastTime };
+    this.running = { fingerprint: fp, label: req.label, inputs, secret: req.secret, reusable, invalidates: req.invalidates, started: Date.now(), lastTaskLastTime };
     this.opts.log.info('miss', {
       host: this.host,
       task: req.label,
@@ -222,7 +224,10 @@ export class HostChain {
   private async commit(task: RunningTask, result: PlainMap, ran: number): Promise<TaskDoneReply> {
     const site = await this.worksites.inUse();
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
-    if (!task.reusable) return this.commitOwn(task, site, result, ran);
+    if (!task.reusable) {
+      if (!task.invalidates && !(await this.opts.workshop.changedFiles(site.container))) return this.noLink(task, ran);
+      return this.commitOwn(task, site, result, ran);
+    }
     // Another build at this very task (on this engine) has committed it, or commits it after this one: never both at once.
     return this.opts.entries.inTurn(task.fingerprint, async () => {
       const first = await this.committedElsewhere(task.fingerprint);
@@ -273,6 +278,18 @@ export class HostChain {
       commit_seconds: inSeconds(Date.now() - committing),
     });
     return { image: committed.imageId, new_layer: committed.addedLayer, layer_bytes: committed.layerBytes, seconds: ran };
+  }
+
+  /**
+   * A task that is never cached and changed no file: nothing is kept, and the
+   * chain stays where it was, so the tasks after it are the same links as in
+   * any other build (DESIGN.md: a task that committed no layer never breaks
+   * the chain).
+   */
+  private noLink(task: RunningTask, ran: number): TaskDoneReply {
+    this.worksites.committedNothing(this.tip, true);
+    this.opts.log.info('ran, not cached, changed no file: no link', { host: this.host, task: task.label });
+    return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
   }
 
   /**

@@ -14,7 +14,7 @@ const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
   hello: { protocol: 'int', client: 'string', purpose: 'string?' },
   open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', python: 'map' },
   scratch_files: { host: 'string', files: 'map' },
-  task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', secret: 'bool', digest: 'string?', expect: 'string?' },
+  task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', invalidates: 'bool', secret: 'bool', digest: 'string?', expect: 'string?' },
   task_done: { host: 'string', outcome: 'string', result: 'map?' },
   finish_host: { host: 'string' },
   end_build: {},

@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -70,7 +70,13 @@ export interface TaskRequest {
   label: string;
   inputs: PlainMap;
   lookup: boolean;
+  /** False: the task is never taken from the cache nor stored in it (a one-off fingerprint). */
   cacheable: boolean;
+  /**
+   * The task and every later one of the host run (`_cacheable: false`). Any
+   * other task that is not cacheable breaks the chain only when it changes a file.
+   */
+  invalidates: boolean;
   secret: boolean;
   /** The plugin's digest of this request's other fields: what later builds recognise it by in `ahead`. */
   digest?: string | null;

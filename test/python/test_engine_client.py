@@ -163,7 +163,7 @@ def _confirming(wrong=None):
 
 
 def _task(label, **extra):
-    return dict(protocol.task('web', label, {}, True, True, False), **extra)
+    return dict(protocol.task('web', label, {}, True, True, False, False), **extra)
 
 
 def test_tasks_sent_ahead_are_not_waited_for_and_their_replies_are_checked_before_the_next_reply(socket_path):

@@ -23,7 +23,7 @@ class _RecordingClient:
 
 def test_a_task_the_engine_told_of_ahead_is_taken_at_once_and_any_other_is_asked():
     from strata_ansible.build import Build
-    one, two, three, other = (protocol.task('web', label, {'args': label}, True, True, False) for label in ('one', 'two', 'three', 'other'))
+    one, two, three, other = (protocol.task('web', label, {'args': label}, True, True, False, False) for label in ('one', 'two', 'three', 'other'))
     told = [{'digest': protocol.digest(two), 'fingerprint': 'fp2', 'result': {'rc': 0}, 'saved_seconds': 1.5},
             {'digest': protocol.digest(three), 'fingerprint': 'fp3', 'result': {'rc': 0}, 'saved_seconds': 2.0}]
     build = Build.__new__(Build)  # only what _ask touches: no engine, no Ansible run
@@ -44,8 +44,8 @@ def test_a_task_the_engine_told_of_ahead_is_taken_at_once_and_any_other_is_asked
 
 
 def test_a_task_digest_changes_with_anything_the_engine_reads_of_the_task():
-    frame = protocol.task('web', 'copy', {'args': {'dest': '/x'}}, True, True, False)
+    frame = protocol.task('web', 'copy', {'args': {'dest': '/x'}}, True, True, False, False)
     changed = [dict(frame, host='db'), dict(frame, inputs={'args': {'dest': '/y'}}), dict(frame, lookup=False),
                dict(frame, cacheable=False), dict(frame, secret=True), dict(frame, label='copy!')]
     assert len({protocol.digest(f) for f in [frame] + changed}) == len(changed) + 1
-    assert protocol.digest(frame) == protocol.digest(protocol.task('web', 'copy', {'args': {'dest': '/x'}}, True, True, False))
+    assert protocol.digest(frame) == protocol.digest(protocol.task('web', 'copy', {'args': {'dest': '/x'}}, True, True, False, False))

@@ -2,7 +2,7 @@ from strata_ansible import protocol
 
 
 def test_frames_round_trip_through_msgpack():
-    frame = protocol.task('web', 'copy dest=/x', {'args': {'dest': '/x', 'n': 1}}, lookup=True, cacheable=False, secret=True)
+    frame = protocol.task('web', 'copy dest=/x', {'args': {'dest': '/x', 'n': 1}}, lookup=True, cacheable=False, invalidates=True, secret=True)
     assert protocol.decode(protocol.encode(frame)) == frame
 
 

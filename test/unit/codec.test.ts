@@ -17,7 +17,7 @@ describe('decodeRequest', () => {
   });
 
   it('accepts a task with nested inputs and fills a missing result with null', () => {
-    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: { args: { a: [1, 'x'] } }, lookup: true, cacheable: true, secret: false };
+    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: { args: { a: [1, 'x'] } }, lookup: true, cacheable: true, invalidates: false, secret: false };
     assert.deepEqual(decodeRequest(encodeValue(task)), task);
     const done = decodeRequest(encodeValue({ id: 8, type: 'task_done', host: 'web', outcome: 'skip' }));
     assert.equal((done as { result: unknown }).result, null);
@@ -31,7 +31,7 @@ describe('decodeRequest', () => {
   it('refuses a field of the wrong type', () =>
     badFrame(encodeValue({ id: 1, type: 'hello', protocol: '1', client: 'x' }), /"protocol" of "hello" must be int/));
   it("accepts a task's digest and expected hit as text or nothing, and refuses anything else", () => {
-    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: {}, lookup: true, cacheable: true, secret: false };
+    const task = { id: 7, type: 'task', host: 'web', label: 'copy', inputs: {}, lookup: true, cacheable: true, invalidates: false, secret: false };
     assert.deepEqual(decodeRequest(encodeValue({ ...task, digest: 'ab12', expect: null })), { ...task, digest: 'ab12', expect: null });
     badFrame(encodeValue({ ...task, digest: 12 }), /"digest" of "task" must be string\?/);
     badFrame(encodeValue({ ...task, expect: ['ab'] }), /"expect" of "task" must be string\?/);

@@ -37,7 +37,7 @@ function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string
 }
 
 let ids = 0;
-const task = (label: string, extra: Partial<TaskRequest> = {}): TaskRequest => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, secret: false, ...extra });
+const task = (label: string, extra: Partial<TaskRequest> = {}): TaskRequest => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, invalidates: false, secret: false, ...extra });
 const done = (outcome: 'commit' | 'discard' = 'commit') => ({ id: ++ids, type: 'task_done' as const, host: HOST, outcome, result: outcome === 'commit' ? { changed: true, stdout: 'ok' } : null });
 
 /** Runs `labels` as tasks the way the plugin would: a miss runs (changing files) and commits. */
@@ -188,6 +188,56 @@ describe('a host chain', () => {
     const replies = await runTasks(second.chain, world, labels);
     assert.ok(replies.every((r) => r.outcome === 'hit'), 'entries built on the flattened copy are proven by its layers');
     await second.chain.close();
+  });
+
+  it('keeps the chain where it was after a never-cached task that changed no file, so the tasks after it hit', async () => {
+    const world = new MemoryWorld();
+    const labels = ['echo one', 'fetch', 'echo three'];
+    const oneOff = (label: string) => (label === 'fetch' ? { cacheable: false } : {});
+    const first = setup(world);
+    const runUnchanged = async (chain: HostChain) => {
+      const replies: TaskReply[] = [];
+      for (const label of labels) {
+        const reply = await chain.task(task(label, oneOff(label)));
+        if (reply.outcome === 'miss') {
+          if (label !== 'fetch') world.changeFiles(reply.container);
+          const committed = await chain.taskDone(done());
+          if (label === 'fetch') assert.deepEqual([committed.image, committed.new_layer], [null, false]);
+        }
+        replies.push(reply);
+      }
+      return replies;
+    };
+    const built = await runUnchanged(first.chain);
+    await first.chain.close();
+    const second = setup(world);
+    const again = await runUnchanged(second.chain);
+    assert.deepEqual(outcomes(again), ['hit', 'miss', 'hit'], 'the task after the never-cached one hits');
+    assert.equal(again[2].fingerprint, built[2].fingerprint);
+    await second.chain.close();
+  });
+
+  it('breaks the chain after a never-cached task that changed a file, and after `_cacheable: false` whatever it changed', async () => {
+    for (const extra of [{ cacheable: false }, { cacheable: false, invalidates: true }]) {
+      const world = new MemoryWorld();
+      const changes = !extra.invalidates;
+      const run = async () => {
+        const { chain } = setup(world);
+        const replies: TaskReply[] = [];
+        for (const label of ['echo one', 'one-off', 'echo three']) {
+          const reply = await chain.task(task(label, label === 'one-off' ? extra : {}));
+          if (reply.outcome === 'miss') {
+            if (label !== 'one-off' || changes) world.changeFiles(reply.container);
+            await chain.taskDone(done());
+          }
+          replies.push(reply);
+        }
+        await chain.close();
+        return replies;
+      };
+      await run();
+      assert.deepEqual(outcomes(await run()), ['hit', 'miss', 'miss'], JSON.stringify(extra));
+    }
   });
 
   it('keeps nothing of a failed task: no entry, and the next task starts afresh from the same tip', async () => {

@@ -158,6 +158,10 @@ export class MemoryWorkshop implements Workshop {
     this.world.onRemoval.get(id)?.();
   }
 
+  async changedFiles(container: BuildContainer): Promise<boolean> {
+    return this.world.containers.get(container.id)!.changed;
+  }
+
   async commit(parentImageId: string, opts: CommitOptions): Promise<Committed> {
     const container = this.world.containers.get(opts.containerId)!;
     const parent = this.world.images.get(parentImageId)!;
