@@ -201,7 +201,7 @@ class Build:
             described, cacheable = undescribable(task, action), False
         if described is SKIPPED:
             return None
-        self._settle_held(host.name, keep=not self._iterator.is_failed(host))
+        self._settle_held(host.name, keep=not _carries_failure(self._iterator, host))
         reply = self._ask(host.name, protocol.task(
             host.name, described.label, described.inputs, lookup=not (self.settings.no_cache or self.check_mode),
             cacheable=cacheable, invalidates=invalidates, secret=described.secret))
@@ -501,6 +501,17 @@ def _never_cached(task, action, template):
     if action in TARGET_FROM_HOSTVARS and template(task.args.get('mode', 'push')) == 'pull':
         return 'synchronize in pull mode writes files on the controller, which strata does not keep'
     return None
+
+
+def _carries_failure(iterator, host):
+    """Whether the host's failure still stands, where PlayIterator.clear_host_errors
+    would clear it (is_failed says no while an always: section runs)."""
+    state = iterator.get_state_for_host(host.name)
+    while state is not None:
+        if state.fail_state:
+            return True
+        state = state.tasks_child_state or state.rescue_child_state or state.always_child_state
+    return False
 
 
 def _looped(task):
