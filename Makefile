@@ -28,14 +28,15 @@ ansible-versions: docker
 	@scripts/setup-ansible.sh $(ANSIBLE_VERSIONS)
 
 # What runs again on each newer ansible-core (Debian 12's 2.14 runs everything):
-# the Python unit tests everywhere; on the newest, the conformance suite and the
-# core end-to-end tests and the bases without Python; on 2.19, to keep CI
+# the Python unit tests everywhere; on the newest, the conformance suite, the
+# core end-to-end tests, the bases without Python and the multi-stage example
+# (fetch to the controller, copy from it); on 2.19, to keep CI
 # within its time, the conformance suite and the example (its edits go through
 # 2.19's own templating). two-images and long-chains run on 2.14 only: the
 # conformance cases cover the first on every release, and the second tests the
 # engine's flattening, which no Ansible release changes.
 E2E_2.19 := ansible-version conformance example
-E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases
+E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage
 test-ansible-versions: setup ansible-versions
 	@set -e; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \
