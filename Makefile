@@ -3,6 +3,9 @@
 PYTHON      := /usr/bin/python3
 BASE_IMAGE  := strata-base:bookworm
 NODE_TEST   := node --test --test-reporter=spec
+# Each suite's time, printed as a table at the end of `make test`.
+TIMES       := .cache/test-times.tsv
+TIMED       := scripts/timed.sh $(TIMES)
 
 .PHONY: setup packages docker base-image node ansible-versions demo test test-unit test-python test-e2e test-ansible-versions clean-cache bench
 
@@ -37,29 +40,41 @@ ansible-versions: docker
 # engine's flattening, which no Ansible release changes.
 E2E_2.19 := ansible-version conformance example
 E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage
-test-ansible-versions: setup ansible-versions
-	@set -e; for v in $(ANSIBLE_VERSIONS); do \
+test-ansible-versions: setup
+	@$(TIMED) "setup: ansible-core $(ANSIBLE_VERSIONS)" $(MAKE) --no-print-directory ansible-versions
+	@status=0; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \
-	  .cache/ansible/$$v/bin/python -m pytest -q -p no:cacheprovider test/python; \
+	  $(TIMED) "pytest $$v" .cache/ansible/$$v/bin/python -m pytest -q -p no:cacheprovider test/python || status=1; \
 	  case $$v in 2.19) tests="$(E2E_2.19)";; *) tests="$(E2E_2.22)";; esac; \
-	  PATH="$(CURDIR)/.cache/ansible/$$v/bin:$$PATH" STRATA_TEST_ANSIBLE=$$v \
-	    $(NODE_TEST) --test-concurrency=1 $$(for t in $$tests; do echo dist/test/e2e/$$t.test.js; done); \
-	done
+	  for t in $$tests; do \
+	    PATH="$(CURDIR)/.cache/ansible/$$v/bin:$$PATH" STRATA_TEST_ANSIBLE=$$v \
+	      $(TIMED) "e2e $$v $$t" $(NODE_TEST) --test-concurrency=1 dist/test/e2e/$$t.test.js || status=1; \
+	  done; \
+	done; exit $$status
 
 demo: setup
 	@scripts/demo.sh
 
-test: setup
-	$(MAKE) --no-print-directory test-unit test-python test-e2e test-ansible-versions
+# Every suite runs even when one fails; the time table comes last either way.
+test:
+	@rm -f $(TIMES); status=0; \
+	$(TIMED) "setup: packages, Docker, base images, node" $(MAKE) --no-print-directory setup || status=1; \
+	[ $$status -ne 0 ] || for suite in test-unit test-python test-e2e test-ansible-versions; do \
+	  $(MAKE) --no-print-directory $$suite || status=1; \
+	done; \
+	$(TIMED) --table; exit $$status
 
 test-unit: node
-	$(NODE_TEST) dist/test/unit/
+	@$(TIMED) unit $(NODE_TEST) dist/test/unit/
 
 test-python:
-	$(PYTHON) -m pytest -q test/python
+	@$(TIMED) "pytest 2.14" $(PYTHON) -m pytest -q test/python
 
+# One file at a time, each timed; all run, and any failure fails the target.
 test-e2e: setup
-	$(NODE_TEST) --test-concurrency=1 dist/test/e2e/
+	@status=0; for f in dist/test/e2e/*.test.js; do \
+	  $(TIMED) "e2e 2.14 $$(basename $$f .test.js)" $(NODE_TEST) --test-concurrency=1 $$f || status=1; \
+	done; exit $$status
 
 # Removes every cache entry (images tagged strata-cache:*); final images stay.
 clean-cache:
