@@ -123,6 +123,16 @@ async function alreadyBuilt(docker: Dockerode, image: string, key: string, fromL
   return labels[FINAL_LABEL] === key && made ? current.Id : undefined;
 }
 
+/** A final image made before for a host without strata_image: found by its key, as no tag names it. */
+async function builtUntagged(docker: Dockerode, key: string, fromLayers: string[], squashed: boolean): Promise<string | undefined> {
+  const found = await dockerCall('looking for the final image', () => docker.listImages({ filters: { label: [`${FINAL_LABEL}=${key}`] } }));
+  for (const image of found) {
+    const id = await alreadyBuilt(docker, image.Id, key, fromLayers, squashed);
+    if (id) return id;
+  }
+  return undefined;
+}
+
 /** Names what a final image is made of, so a rebuild that changed nothing keeps the same image. */
 const FINAL_LABEL = 'strata.final';
 
@@ -143,7 +153,9 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
   const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
   const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');
   const labels = { ...(opts.config.labels ?? {}), ...opts.labels, [FINAL_LABEL]: key };
-  const existing = opts.tags.length ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromLayers, opts.squash) : undefined;
+  const existing = opts.tags.length
+    ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromLayers, opts.squash)
+    : await builtUntagged(docker, key, opts.fromLayers, opts.squash);
   if (existing) {
     // The first tag names it already.
     await tagAll(docker, existing, opts.tags.slice(1));

@@ -198,6 +198,20 @@ describe('edges of what may be cached', () => {
   });
 });
 
+describe('a host without strata_image', () => {
+  it('gets the same final image again from a rebuild that changed nothing', async () => {
+    const { dir, hosts } = project('test/fixtures/small', { untagged: { strata_image: null } });
+    const imageOf = (run: Run) => new RegExp(`strata: ${hosts[0]}: image (\\w{12}) tagged \\(no strata_image\\)`).exec(run.out)?.[1];
+    const first = imageOf(ok(playbook(dir)));
+    assert.ok(first, 'the build named its image');
+    try {
+      assert.equal(imageOf(ok(playbook(dir))), first);
+    } finally {
+      await docker.getImage(first).remove().catch(() => undefined);
+    }
+  });
+});
+
 describe('what goes through the docker CLI', () => {
   it('a become that answers a password prompt, and a file over 64 MiB, as stock Ansible does them', async () => {
     const { dir, hosts, tagOf } = project('test/fixtures/small', { cli: { ansible_become_password: 'app-pw' } });
