@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { parse, stringify } from 'yaml';
 import { CACHE_REPO, entryLabels } from '../src/cache/entries';
+import { packValue, storedText } from '../src/cache/stored-value';
 import { DockerEntryStore } from '../src/cache/entry-store';
 import { HostIndexes } from '../src/cache/image-events';
 import { readSettings } from '../src/engine/settings';
@@ -207,13 +208,14 @@ async function populate(host: string, count: number): Promise<string[]> {
       host,
       position: i,
       task: `command echo ${i}`,
-      result: { changed: true, rc: 0, stdout: String(i) },
+      result: packValue({ changed: true, rc: 0, stdout: String(i) }),
       inputs: { action: 'ansible.builtin.command', args: { _raw_params: `echo ${i}` } },
       secret: false,
       build: 'bench',
       seconds: 1,
     }, readSettings().sealing);
-    const config = { architecture: base.Architecture, os: base.Os, config: { Labels: labels }, rootfs: { type: 'layers', diff_ids: base.RootFS.Layers } };
+    const texts = Object.fromEntries(Object.entries(labels).map(([name, value]) => [name, typeof value === 'string' ? value : storedText(value)]));
+    const config = { architecture: base.Architecture, os: base.Os, config: { Labels: texts }, rootfs: { type: 'layers', diff_ids: base.RootFS.Layers } };
     writeFileSync(join(dir, `${i}.json`), JSON.stringify(config));
     manifest.push({ Config: `${i}.json`, RepoTags: [`${CACHE_REPO}:${fingerprint}`], Layers: (base.RootFS.Layers ?? []).map((_, l) => `base${l}/layer.tar`) });
   }

@@ -210,7 +210,7 @@ class Build:
             record.hits += 1
             record.saved_seconds += reply['saved_seconds']
             self._pending[key] = Pending(True, described, task_vars['playbook_dir'])
-            result = reply['result']
+            result = protocol.unpack_result(reply['result'])
             if action in fetched_files.ACTIONS:
                 result = fetched_files.put_back(result, _looped(task), task_vars['playbook_dir'])
             return Hit(described, result)

@@ -4,10 +4,11 @@ The engine's side is src/protocol/frames.ts; both follow that page.
 """
 
 import hashlib
+import zlib
 
 import msgpack
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -49,7 +50,18 @@ def digest(frame):
 
 
 def task_done(host, outcome, result=None):
-    return {'type': 'task_done', 'host': host, 'outcome': outcome, 'result': result}
+    return {'type': 'task_done', 'host': host, 'outcome': outcome, 'result': None if result is None else pack_result(result)}
+
+
+def pack_result(result):
+    """A result as it travels and is stored: its msgpack, raw-deflated. The
+    engine keeps these bytes as they are and hands them back on a hit."""
+    packer = zlib.compressobj(wbits=-15)
+    return packer.compress(encode(result)) + packer.flush()
+
+
+def unpack_result(packed):
+    return decode(zlib.decompress(packed, wbits=-15))
 
 
 def finish_host(host):

@@ -5,8 +5,8 @@
 import type Dockerode from 'dockerode';
 import { unlessGone } from '../docker/client';
 import { CACHE_REPO, fingerprintOfTag, LABEL } from './entries';
-import { labelText } from './blob-store';
-import { loadValue, SealingKey } from './stored-value';
+import { storedValue } from './blob-store';
+import { openStored, SealingKey, unpackValue } from './stored-value';
 
 export interface CatalogEntry {
   fingerprint: string;
@@ -92,6 +92,6 @@ export async function listEntries(docker: Dockerode, host?: string): Promise<Cat
 /** The fingerprint inputs stored with an entry, or undefined when they cannot be read here. */
 export async function entryInputs(docker: Dockerode, entry: CatalogEntry, sealing: SealingKey): Promise<Record<string, unknown> | undefined> {
   const info = await docker.getImage(entry.imageId).inspect();
-  const inputs = loadValue(await labelText(docker, CACHE_REPO, info.Config?.Labels?.[LABEL.inputs]), sealing);
+  const inputs = unpackValue(openStored(await storedValue(docker, CACHE_REPO, info.Config?.Labels?.[LABEL.inputs]), sealing));
   return typeof inputs === 'object' && inputs !== null ? (inputs as Record<string, unknown>) : undefined;
 }

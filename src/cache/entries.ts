@@ -7,7 +7,7 @@
 
 import { PlainMap } from '../protocol/frames';
 import { FINGERPRINT_SCHEMA } from './fingerprint';
-import { loadValue, SealingKey, storeValue } from './stored-value';
+import { openStored, packValue, seal, SealingKey, StoredBytes } from './stored-value';
 
 export const CACHE_REPO = 'strata-cache';
 
@@ -33,7 +33,8 @@ export interface NewEntry {
   host: string;
   position: number;
   task: string;
-  result: PlainMap;
+  /** The task's result as the plugin packed it (see packValue): kept as it came. */
+  result: Uint8Array;
   inputs: PlainMap;
   secret: boolean;
   /** The build that made it: `strata explain` compares a build's first miss with older builds. */
@@ -67,8 +68,11 @@ export function fingerprintOfTag(tag: string): string | undefined {
   return ENTRY_TAG.exec(tag)?.[1];
 }
 
-/** The labels that store `entry`; its result and inputs sealed under `sealing` when the entry is secret. */
-export function entryLabels(entry: NewEntry, sealing: SealingKey): Record<string, string> {
+/**
+ * The labels that store `entry`, with its result and inputs as stored values
+ * (sealed under `sealing` when the entry is secret), to become label text or blobs.
+ */
+export function entryLabels(entry: NewEntry, sealing: SealingKey): Record<string, string | StoredBytes> {
   const sealWith = entry.secret ? sealing : undefined;
   return {
     [LABEL.schema]: String(FINGERPRINT_SCHEMA),
@@ -78,8 +82,8 @@ export function entryLabels(entry: NewEntry, sealing: SealingKey): Record<string
     [LABEL.position]: String(entry.position),
     [LABEL.task]: entry.task,
     [LABEL.kind]: 'layer' satisfies EntryKind,
-    [LABEL.result]: storeValue(entry.result, sealWith),
-    [LABEL.inputs]: storeValue(entry.inputs, sealWith),
+    [LABEL.result]: seal(entry.result, sealWith),
+    [LABEL.inputs]: seal(packValue(entry.inputs), sealWith),
     [LABEL.build]: entry.build,
     [LABEL.seconds]: entry.seconds.toFixed(2),
   };
@@ -105,7 +109,8 @@ function entryFromLabels(imageId: string, labels: Record<string, string>): Entry
 /** A cache entry found for a task, with what a hit needs of it. */
 export interface FoundEntry {
   entry: Entry;
-  result: PlainMap;
+  /** The stored result, packed (as the plugin sent it, and gets it back). */
+  result: Uint8Array;
   /** The entry image's layers (diff IDs), to check against its parent's. */
   layers: string[];
   /** Where the lookup found it: in the host's index in memory, or by asking Docker. */
@@ -116,20 +121,19 @@ export interface FoundEntry {
  * The entry an image's labels make for `fingerprint` after `parent`, if they
  * make one: undefined when they name another link, or when the stored result
  * cannot be read here (sealed on another machine), which counts as a miss.
- * `result` is the result label's text, fetched from its blob when it had one.
+ * `result` is the result label's value, fetched from its blob when it had one.
  */
 export function foundEntry(
   imageId: string,
   labels: Record<string, string>,
   layers: string[],
   at: { fingerprint: string; parent: string },
-  result: string | undefined,
+  result: StoredBytes | undefined,
   sealing: SealingKey,
 ): FoundEntry | undefined {
   if (!namesLink(labels, at)) return undefined;
-  const value = loadValue(result, sealing);
-  if (typeof value !== 'object' || value === null) return undefined;
-  return { entry: entryFromLabels(imageId, labels), result: value as PlainMap, layers };
+  const packed = openStored(result, sealing);
+  return packed && { entry: entryFromLabels(imageId, labels), result: packed, layers };
 }
 
 /** Whether an image's labels make it the entry for `fingerprint` after `parent`. */

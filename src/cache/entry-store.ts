@@ -6,12 +6,12 @@
 import type Dockerode from 'dockerode';
 import { unlessGone } from '../docker/client';
 import type { Committed } from '../docker/layers';
-import { isBlobRef, labelText, spillLargeLabels } from './blob-store';
+import { isBlobRef, labelsWithValues, storedValue } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
 import { HostIndexes } from './image-events';
 import { RemoteCache } from './remote';
-import { SealingKey } from './stored-value';
+import { parseStoredText, SealingKey, StoredBytes } from './stored-value';
 import { Turns } from './turns';
 
 export interface EntryStoreSettings {
@@ -61,8 +61,9 @@ export class DockerEntryStore {
     const remembered = decodedEntries.get(known.imageId);
     if (remembered) return { ...remembered, layers: known.layers, from: 'memory' };
     // A result kept in a blob is read from Docker: not known without asking.
-    const result = known.labels[LABEL.result];
-    if (isBlobRef(result)) return undefined;
+    const label = known.labels[LABEL.result];
+    if (isBlobRef(label)) return undefined;
+    const result = parseStoredText(label);
     const found = rememberDecoded(known.imageId, foundEntry(known.imageId, known.labels, known.layers, { fingerprint, parent }, result, this.sealing), result);
     return found && { ...found, from: 'memory' };
   }
@@ -93,7 +94,7 @@ export class DockerEntryStore {
   labels(entry: NewEntry): Promise<Record<string, string>> {
     // The commit these labels are for tags the entry, which marks it used.
     recentlyMarked.due(entry.fingerprint);
-    return spillLargeLabels(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
+    return labelsWithValues(this.docker, CACHE_REPO, entryLabels(entry, this.sealing));
   }
 
   inTurn<T>(fingerprint: string, work: () => Promise<T>): Promise<T> {
@@ -122,15 +123,15 @@ export class DockerEntryStore {
     if (!namesLink(labels, at)) return undefined;
     const remembered = decodedEntries.get(imageId);
     if (remembered) return { ...remembered, layers, from };
-    const result = await labelText(this.docker, CACHE_REPO, labels[LABEL.result]);
+    const result = await storedValue(this.docker, CACHE_REPO, labels[LABEL.result]);
     const found = rememberDecoded(imageId, foundEntry(imageId, labels, layers, at, result, this.sealing), result);
     return found && { ...found, from };
   }
 }
 
-/** `found`, kept in decodedEntries when its result (as stored, before decoding) is small. */
-function rememberDecoded(imageId: string, found: FoundEntry | undefined, storedResult: string | undefined): FoundEntry | undefined {
-  if (found && (storedResult?.length ?? 0) <= REMEMBERED_RESULT_CHARS) {
+/** `found`, kept in decodedEntries when its result (as stored, before unsealing) is small. */
+function rememberDecoded(imageId: string, found: FoundEntry | undefined, storedResult: StoredBytes | undefined): FoundEntry | undefined {
+  if (found && (storedResult?.bytes.length ?? 0) <= REMEMBERED_RESULT_BYTES) {
     if (decodedEntries.size >= REMEMBERED_ENTRIES) decodedEntries.clear();
     decodedEntries.set(imageId, found);
   }
@@ -142,13 +143,13 @@ const commitTurns = new Turns();
 
 /**
  * Entries this engine process has decoded (their labels read, their result
- * unsealed and unpacked), by image ID, which names the labels exactly: a
+ * unsealed), by image ID, which names the labels exactly: a
  * per-user engine decodes a warm rebuild's entries once, not once per build.
  * Small results only, so the memory this holds stays small.
  */
 const decodedEntries = new Map<string, FoundEntry>();
 const REMEMBERED_ENTRIES = 10_000;
-const REMEMBERED_RESULT_CHARS = 4096;
+const REMEMBERED_RESULT_BYTES = 3072;
 
 /** How stale "last used" may be, in `strata ls` and for `strata prune --older-than`. */
 export const USE_MARK_PRECISION_MS = 10 * 60 * 1000;

@@ -1,13 +1,15 @@
-// How a task's result and fingerprint inputs are kept in an image label:
-// msgpack, deflated, base64. A no_log task's values are sealed with AES-GCM
-// under a key that never leaves this machine, so neither `docker inspect`, nor
-// a pushed image, nor a log shows them.
+// How a task's result and fingerprint inputs are kept with a cache entry:
+// msgpack, deflated, in base64 in a label or as bytes in a blob. A result
+// arrives packed so from the plugin and is kept as it came, never unpacked
+// here. A no_log task's values are sealed with AES-GCM under a key that never
+// leaves this machine, so neither `docker inspect`, nor a pushed image, nor a
+// log shows them.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { decodeValue, encodeValue } from '../protocol/codec';
 import { StrataError } from '../protocol/frames';
 
@@ -92,42 +94,98 @@ function createKeyFile(path: string): void {
   }
 }
 
-/** `value` as label text: sealed under `sealWith` when given, else only packed. */
-export function storeValue(value: unknown, sealWith: SealingKey | undefined): string {
-  const packed = deflateRawSync(encodeValue(value));
-  if (!sealWith) return PLAIN_PREFIX + packed.toString('base64');
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealWith.bytes(), iv);
-  const sealed = Buffer.concat([cipher.update(packed), cipher.final()]);
-  return SEALED_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
-}
-
 /**
- * The stored value, or undefined when it cannot be read here: absent,
- * damaged, or sealed under another key. A key file that cannot be read is
- * not one of those, and throws.
+ * A value as strata keeps it: `packed` (its msgpack, raw-deflated), sealed
+ * or not. Its label text is `prefix` and the bytes in base64; a blob holds
+ * `prefix` and the bytes themselves (src/cache/blob-store.ts).
  */
-export function loadValue(text: string | undefined, key: SealingKey): unknown {
-  if (!text) return undefined;
-  if (text.startsWith(PLAIN_PREFIX)) return unpack(Buffer.from(text.slice(PLAIN_PREFIX.length), 'base64'));
-  if (!text.startsWith(SEALED_PREFIX)) return undefined;
-  const raw = Buffer.from(text.slice(SEALED_PREFIX.length), 'base64');
-  const secret = key.bytes();
-  let packed: Buffer;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', secret, raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    packed = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
-  } catch {
-    return undefined; // sealed under another key, or altered: either way not readable here
-  }
-  return unpack(packed);
+export interface StoredBytes {
+  prefix: typeof PLAIN_PREFIX | typeof SEALED_PREFIX;
+  bytes: Uint8Array;
 }
 
-function unpack(packed: Buffer): unknown {
+/** The raw-deflated msgpack of `value`: the form a task's result arrives in (docs/PROTOCOL.md), and inputs are kept in. */
+export function packValue(value: unknown): Buffer {
+  return deflateRawSync(encodeValue(value));
+}
+
+/** The value `packed` holds, or undefined when it is damaged. */
+export function unpackValue(packed: Uint8Array | undefined): unknown {
+  if (!packed) return undefined;
   try {
     return decodeValue(inflateRawSync(packed));
   } catch {
     return undefined; // damaged: not a value strata stored
   }
+}
+
+/** `packed` as kept: sealed under `sealWith` when given (the ciphertext is a copy), else as it is. */
+export function seal(packed: Uint8Array, sealWith: SealingKey | undefined): StoredBytes {
+  if (!sealWith) return { prefix: PLAIN_PREFIX, bytes: packed };
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealWith.bytes(), iv);
+  const sealed = [cipher.update(packed), cipher.final()];
+  return { prefix: SEALED_PREFIX, bytes: Buffer.concat([iv, cipher.getAuthTag(), ...sealed]) };
+}
+
+/**
+ * The packed value kept as `stored`, or undefined when it cannot be read
+ * here: absent, sealed under another key, or not a packed map. A key file
+ * that cannot be read is not one of those, and throws.
+ */
+export function openStored(stored: StoredBytes | undefined, key: SealingKey): Uint8Array | undefined {
+  if (!stored) return undefined;
+  let packed = stored.bytes;
+  if (stored.prefix === SEALED_PREFIX) {
+    const raw = Buffer.from(stored.bytes.buffer, stored.bytes.byteOffset, stored.bytes.byteLength);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.bytes(), raw.subarray(0, 12));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      packed = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+    } catch (err) {
+      if (err instanceof StrataError) throw err;
+      return undefined; // sealed under another key, or altered: either way not readable here
+    }
+  }
+  return startsWithMap(packed) ? packed : undefined;
+}
+
+/**
+ * Whether `packed` begins a msgpack map, as every stored result and inputs
+ * do; only its first bytes are inflated. (Damage further in shows when the
+ * plugin unpacks it; a blob's content is checked against its name.)
+ */
+function startsWithMap(packed: Uint8Array): boolean {
+  let first: Buffer;
+  try {
+    first = inflateRawSync(packed.subarray(0, 4096), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  } catch {
+    return false;
+  }
+  const byte = first[0];
+  return byte !== undefined && ((byte >= 0x80 && byte <= 0x8f) || byte === 0xde || byte === 0xdf);
+}
+
+/** The label text of a stored value. */
+export function storedText(stored: StoredBytes): string {
+  return stored.prefix + Buffer.from(stored.bytes.buffer, stored.bytes.byteOffset, stored.bytes.byteLength).toString('base64');
+}
+
+/** Its length, without making it. */
+export function storedTextLength(stored: StoredBytes): number {
+  return stored.prefix.length + 4 * Math.ceil(stored.bytes.length / 3);
+}
+
+/** The stored value a label's text (or an old blob's, see blob-store.ts) holds; undefined for any other text. */
+export function parseStoredText(text: string | undefined): StoredBytes | undefined {
+  const prefix = text?.slice(0, PLAIN_PREFIX.length);
+  if (prefix !== PLAIN_PREFIX && prefix !== SEALED_PREFIX) return undefined;
+  return { prefix, bytes: Buffer.from(text!.slice(prefix.length), 'base64') };
+}
+
+/** The stored value a blob's file holds: the prefix, then the bytes. */
+export function parseStoredFile(file: Buffer): StoredBytes | undefined {
+  const prefix = file.subarray(0, PLAIN_PREFIX.length).toString('latin1');
+  if (prefix !== PLAIN_PREFIX && prefix !== SEALED_PREFIX) return undefined;
+  return { prefix, bytes: file.subarray(prefix.length) };
 }

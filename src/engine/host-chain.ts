@@ -6,6 +6,7 @@
 import { extendsByOneTask } from '../cache/chain-check';
 import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
 import { fingerprint } from '../cache/fingerprint';
+import { packValue } from '../cache/stored-value';
 import { BaseImage } from '../docker/base-image';
 import { RuntimeMount, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
 import { ImageConfig } from '../docker/image-config';
@@ -66,6 +67,9 @@ export interface HostChainOptions {
 
 /** The input that names the mounted runtime a task ran with (see withRuntime). */
 export const MOUNTED_RUNTIME_INPUT = 'mounted_runtime';
+
+/** What a commit without a result stores. */
+const EMPTY_RESULT = packValue({});
 
 /** Most hits one reply tells the plugin of, so a reply stays small and quick to make. */
 const HITS_AHEAD = 64;
@@ -218,10 +222,10 @@ export class HostChain {
       this.opts.log.info('discarded', { host: this.host, task: task.label });
       return { image: null, new_layer: false, layer_bytes: 0, seconds: ran };
     }
-    return this.commit(task, req.result ?? {}, ran);
+    return this.commit(task, req.result ?? EMPTY_RESULT, ran);
   }
 
-  private async commit(task: RunningTask, result: PlainMap, ran: number): Promise<TaskDoneReply> {
+  private async commit(task: RunningTask, result: Uint8Array, ran: number): Promise<TaskDoneReply> {
     const site = await this.worksites.inUse();
     if (!site) throw new StrataError('state', `host ${this.host} has no build container to commit`);
     if (!task.reusable) {
@@ -235,7 +239,7 @@ export class HostChain {
     });
   }
 
-  private async commitOwn(task: RunningTask, site: Worksite, result: PlainMap, ran: number): Promise<TaskDoneReply> {
+  private async commitOwn(task: RunningTask, site: Worksite, result: Uint8Array, ran: number): Promise<TaskDoneReply> {
     const committing = Date.now();
     const labels = await this.opts.entries.labels({
       fingerprint: task.fingerprint,

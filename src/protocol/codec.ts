@@ -8,14 +8,14 @@ import { CONNECTION_PURPOSES, MAX_FRAME_BYTES, Reply, Request, RequestType, Stra
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-type FieldKind = 'int' | 'string' | 'string?' | 'bool' | 'map' | 'map?' | 'strings' | 'bytes' | 'any';
+type FieldKind = 'int' | 'string' | 'string?' | 'bool' | 'map' | 'strings' | 'bytes' | 'bytes?' | 'any';
 
 const REQUEST_FIELDS: Record<RequestType, Record<string, FieldKind>> = {
   hello: { protocol: 'int', client: 'string', purpose: 'string?' },
   open_host: { host: 'string', base: 'string', tags: 'strings', config: 'any', push: 'bool', squash: 'bool', python: 'map' },
   scratch_files: { host: 'string', files: 'map' },
   task: { host: 'string', label: 'string', inputs: 'map', lookup: 'bool', cacheable: 'bool', invalidates: 'bool', secret: 'bool', digest: 'string?', expect: 'string?' },
-  task_done: { host: 'string', outcome: 'string', result: 'map?' },
+  task_done: { host: 'string', outcome: 'string', result: 'bytes?' },
   finish_host: { host: 'string' },
   end_build: {},
   exec: { container: 'string', command: 'strings', user: 'string?', stdin: 'bytes' },
@@ -49,12 +49,12 @@ function fits(kind: FieldKind, value: unknown): boolean {
       return typeof value === 'boolean';
     case 'map':
       return isMap(value);
-    case 'map?':
-      return value === null || value === undefined || isMap(value);
     case 'strings':
       return Array.isArray(value) && value.every((v) => typeof v === 'string');
     case 'bytes':
       return value instanceof Uint8Array;
+    case 'bytes?':
+      return value === null || value === undefined || value instanceof Uint8Array;
     case 'any':
       return true;
   }

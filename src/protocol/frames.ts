@@ -1,13 +1,13 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
- * frame and Ansible sets no limit of its own, so this is set by what the
- * engine can hold: a stored result is one base64 string (4/3 of its packed
- * size), and V8 strings end near 512 MB.
+ * frame, packed, and Ansible sets no limit of its own, so this is set by what
+ * the engine can hold: the frame, and one copy of the result (README: "What
+ * a large result costs").
  */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
@@ -91,7 +91,8 @@ export interface TaskDoneRequest {
   type: 'task_done';
   host: string;
   outcome: TaskDoneOutcome;
-  result: PlainMap | null;
+  /** The result map as msgpack, raw-deflated: kept as it is, and handed back so on a hit. */
+  result: Uint8Array | null;
 }
 
 export interface FinishHostRequest {
@@ -157,12 +158,13 @@ export interface HitAhead {
   /** The `digest` the task was sent with; the plugin's task must have the same to take this hit. */
   digest: string;
   fingerprint: string;
-  result: PlainMap;
+  /** The stored result, packed as the plugin sent it. */
+  result: Uint8Array;
   saved_seconds: number;
 }
 
 export type TaskReply =
-  | { outcome: 'hit'; fingerprint: string; result: PlainMap; saved_seconds: number; ahead?: HitAhead[] }
+  | { outcome: 'hit'; fingerprint: string; result: Uint8Array; saved_seconds: number; ahead?: HitAhead[] }
   | { outcome: 'miss'; fingerprint: string; container: string; scratch: string };
 
 export interface TaskDoneReply {

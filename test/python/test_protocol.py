@@ -17,9 +17,12 @@ def test_exec_carries_the_command_its_user_and_its_stdin():
         'type': 'exec', 'container': 'strata-build-x', 'command': ['/bin/sh', '-c', 'id'], 'user': None, 'stdin': b'in'}
 
 
-def test_task_done_carries_outcome_and_result():
-    assert protocol.task_done('web', protocol.COMMIT, {'changed': True}) == {
-        'type': 'task_done', 'host': 'web', 'outcome': 'commit', 'result': {'changed': True}}
+def test_task_done_carries_outcome_and_the_result_packed():
+    result = {'changed': True, 'stdout': 'x' * 100000, 'raw': b'\x00\xff'}
+    frame = protocol.task_done('web', protocol.COMMIT, result)
+    assert {k: v for k, v in frame.items() if k != 'result'} == {'type': 'task_done', 'host': 'web', 'outcome': 'commit'}
+    assert isinstance(frame['result'], bytes) and len(frame['result']) < 1000
+    assert protocol.unpack_result(frame['result']) == result
     assert protocol.task_done('web', protocol.DISCARD)['result'] is None
 
 

@@ -7,13 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeRequest, encodeValue } from '../../src/protocol/codec';
 import { StrataError } from '../../src/protocol/frames';
+import { packValue } from '../../src/cache/stored-value';
 
 const VALID = [
   { id: 1, type: 'hello', protocol: 2, client: 'fuzz' },
   { id: 2, type: 'open_host', host: 'web', base: 'strata-base:bookworm', tags: ['a/b:c'], config: { cmd: ['x'] }, push: false, squash: false, python: { use: 'auto', interpreter: '/usr/bin/python3' } },
   { id: 6, type: 'scratch_files', host: 'web', files: { python: '#!/bin/sh' } },
   { id: 3, type: 'task', host: 'web', label: 'copy', inputs: { args: { a: [1, 2, { b: 'c' }] } }, lookup: true, cacheable: true, invalidates: false, secret: false },
-  { id: 4, type: 'task_done', host: 'web', outcome: 'commit', result: { changed: true, results: [{ item: 1 }] } },
+  { id: 4, type: 'task_done', host: 'web', outcome: 'commit', result: packValue({ changed: true, results: [{ item: 1 }] }) },
   { id: 5, type: 'finish_host', host: 'web' },
 ].map((f) => Buffer.from(encodeValue(f)));
 

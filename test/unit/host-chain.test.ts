@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { packValue, unpackValue } from '../../src/cache/stored-value';
 import { FLATTEN_AT } from '../../src/docker/flatten';
 import { HostChain } from '../../src/engine/host-chain';
 import { createLogger } from '../../src/engine/log';
@@ -38,7 +39,8 @@ function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string
 
 let ids = 0;
 const task = (label: string, extra: Partial<TaskRequest> = {}): TaskRequest => ({ id: ++ids, type: 'task' as const, host: HOST, label, inputs: { action: 'command', args: { _raw_params: label } }, lookup: true, cacheable: true, invalidates: false, secret: false, ...extra });
-const done = (outcome: 'commit' | 'discard' = 'commit') => ({ id: ++ids, type: 'task_done' as const, host: HOST, outcome, result: outcome === 'commit' ? { changed: true, stdout: 'ok' } : null });
+const RESULT = { changed: true, stdout: 'ok' };
+const done = (outcome: 'commit' | 'discard' = 'commit') => ({ id: ++ids, type: 'task_done' as const, host: HOST, outcome, result: outcome === 'commit' ? packValue(RESULT) : null });
 
 /** Runs `labels` as tasks the way the plugin would: a miss runs (changing files) and commits. */
 async function runTasks(chain: HostChain, world: MemoryWorld, labels: string[], extra: (label: string) => Partial<TaskRequest> = () => ({})): Promise<TaskReply[]> {
@@ -130,7 +132,7 @@ describe('a host chain', () => {
     const second = setup(world);
     const replies = await runTasks(second.chain, world, ['echo one', 'echo two']);
     assert.deepEqual(outcomes(replies), ['hit', 'hit']);
-    assert.deepEqual((replies[0] as { result: unknown }).result, { changed: true, stdout: 'ok' });
+    assert.deepEqual(unpackValue((replies[0] as { result: Uint8Array }).result), RESULT);
     await second.chain.finish();
     await second.chain.close();
     assert.equal(world.started.length, startedBefore, 'no container was started');
@@ -365,8 +367,8 @@ describe('hits ahead', () => {
     const { world, built, startedBefore, chain, opening } = await rebuildAfterThree();
     assert.equal(opening.outcome, 'hit');
     assert.deepEqual(
-      aheadOf(opening).map((h) => [h.digest, h.fingerprint, h.result]),
-      built.slice(1).map((b, i) => [`digest of echo ${['two', 'three'][i]}`, b.fingerprint, { changed: true, stdout: 'ok' }]),
+      aheadOf(opening).map((h) => [h.digest, h.fingerprint, unpackValue(h.result)]),
+      built.slice(1).map((b, i) => [`digest of echo ${['two', 'three'][i]}`, b.fingerprint, RESULT]),
     );
     for (const hit of aheadOf(opening)) {
       const confirmed = await chain.task(task(hit.digest.replace('digest of ', ''), { expect: hit.fingerprint }));

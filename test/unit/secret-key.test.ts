@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { keyFilePath, SealingKey, storeValue } from '../../src/cache/stored-value';
+import { keyFilePath, packValue, seal, SealingKey, storedText } from '../../src/cache/stored-value';
 import { StrataError } from '../../src/protocol/frames';
 
 // A key file of our own, damaged before it is first read.
@@ -19,13 +19,13 @@ after(() => rmSync(dataHome, { recursive: true, force: true }));
 describe('a damaged sealing key file', () => {
   it('is named, with the fix, instead of failing inside the cipher', () => {
     assert.throws(
-      () => storeValue({ secret: 'x' }, key),
+      () => storedText(seal(packValue({ secret: 'x' }), key)),
       (err: unknown) => err instanceof StrataError && err.message.includes(secretKeyPath()) && /remove it/.test(err.message) && /STRATA_SECRET/.test(err.message),
     );
   });
 
   it('does not stop values that need no key', () => {
-    assert.match(storeValue({ plain: 1 }, undefined), /^z1:/);
+    assert.match(storedText(seal(packValue({ plain: 1 }), undefined)), /^z1:/);
   });
 });
 
@@ -51,7 +51,7 @@ describe('a sealing key file that cannot be used', () => {
       try {
         const path = make(dir);
         assert.throws(
-          () => storeValue({ secret: 'x' }, new SealingKey(undefined, path)),
+          () => storedText(seal(packValue({ secret: 'x' }), new SealingKey(undefined, path))),
           (err: unknown) => err instanceof StrataError && err.message.includes(path) && /STRATA_SECRET/.test(err.message),
         );
       } finally {
@@ -65,7 +65,7 @@ describe('a sealing key file that cannot be used', () => {
     try {
       mkdirSync(join(dir, 'strata'));
       writeFileSync(join(dir, 'strata', 'secret.key'), 'AB'.repeat(32));
-      assert.match(storeValue({ secret: 'x' }, new SealingKey(undefined, keyFilePath(dir))), /^e1:/);
+      assert.match(storedText(seal(packValue({ secret: 'x' }), new SealingKey(undefined, keyFilePath(dir)))), /^e1:/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,7 +10,6 @@ import { TasksAhead } from '../../../src/engine/tasks-ahead';
 import type { BuildContainer, ContainerStart } from '../../../src/docker/containers';
 import type { FinalImageSpec } from '../../../src/docker/final-image';
 import type { CommitOptions, Committed } from '../../../src/docker/layers';
-import type { PlainMap } from '../../../src/protocol/frames';
 
 interface Image {
   id: string;
@@ -95,7 +94,7 @@ export class MemoryEntries implements EntryStore {
     const image = this.world.images.get(this.world.tags.get(`strata-cache:${fingerprint}`) ?? '');
     if (!image || image.labels.fingerprint !== fingerprint || image.labels.parent !== parent) return undefined;
     const entry = { fingerprint, parent, host: image.labels.host, position: Number(image.labels.position), task: image.labels.task, imageId: image.id, seconds: 1 };
-    return { entry, result: JSON.parse(image.labels.result) as PlainMap, layers: image.layers };
+    return { entry, result: Buffer.from(image.labels.result, 'base64'), layers: image.layers };
   }
 
   async fetch(fingerprint: string, parent: string): Promise<FoundEntry | undefined> {
@@ -111,7 +110,7 @@ export class MemoryEntries implements EntryStore {
 
   async labels(entry: NewEntry): Promise<Record<string, string>> {
     const { fingerprint, parent, host, position, task, result } = entry;
-    return { fingerprint, parent, host, position: String(position), task, result: JSON.stringify(result) };
+    return { fingerprint, parent, host, position: String(position), task, result: Buffer.from(result).toString('base64') };
   }
 
   inTurn<T>(fingerprint: string, work: () => Promise<T>): Promise<T> {
