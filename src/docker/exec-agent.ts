@@ -35,45 +35,46 @@ export function requestFrame(id: number, command: string[], user: string | null,
   return Buffer.concat([head, header, stdin]);
 }
 
-/** Collects the agent's output and cuts it into replies, however Docker chunks it. */
+/**
+ * Collects the agent's output and cuts it into replies, however Docker
+ * chunks it: each reply is copied once, as it arrives, into one buffer of its
+ * size (a command's 50 MB of stdout costs 50 MB, not its chunks and a copy).
+ */
 export class ReplyReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The reply being filled, once its header is known, and how much of it is. */
+  private reply: Buffer | undefined;
+  private filled = 0;
+  /** Bytes of a header not yet whole. */
+  private head = Buffer.alloc(0);
 
   constructor(private readonly onReply: (id: number, run: CommandRun) => void) {}
 
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    while (this.takeReply());
+    while (chunk.length > 0) {
+      if (!this.reply) {
+        const wanted = REPLY_HEADER - this.head.length;
+        this.head = Buffer.concat([this.head, chunk.subarray(0, wanted)]);
+        chunk = chunk.subarray(wanted);
+        if (this.head.length < REPLY_HEADER) return;
+        this.reply = Buffer.allocUnsafe(REPLY_HEADER + this.head.readUInt32BE(8) + this.head.readUInt32BE(12));
+        this.filled = this.head.copy(this.reply);
+        this.head = Buffer.alloc(0);
+      }
+      const taken = chunk.copy(this.reply, this.filled);
+      this.filled += taken;
+      chunk = chunk.subarray(taken);
+      if (this.filled === this.reply.length) this.deliver(this.reply);
+    }
   }
 
-  private takeReply(): boolean {
-    if (this.buffered < REPLY_HEADER) return false;
-    const head = this.peek(REPLY_HEADER);
-    const outLength = head.readUInt32BE(8);
-    const errLength = head.readUInt32BE(12);
-    const size = REPLY_HEADER + outLength + errLength;
-    if (this.buffered < size) return false;
-    const whole = this.take(size);
+  private deliver(whole: Buffer): void {
+    this.reply = undefined;
+    const outLength = whole.readUInt32BE(8);
     this.onReply(whole.readUInt32BE(0), {
       exitCode: whole.readInt32BE(4),
       stdout: whole.subarray(REPLY_HEADER, REPLY_HEADER + outLength),
-      stderr: whole.subarray(REPLY_HEADER + outLength, size),
+      stderr: whole.subarray(REPLY_HEADER + outLength),
     });
-    return true;
-  }
-
-  private peek(size: number): Buffer {
-    if (this.chunks[0].length < size) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0];
-  }
-
-  private take(size: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    this.chunks = all.length > size ? [all.subarray(size)] : [];
-    this.buffered -= size;
-    return all.subarray(0, size);
   }
 }
 

@@ -200,5 +200,8 @@ async function serveFrame(ws: WebSocket, build: Build, data: Buffer, isBinary: b
 }
 
 function send(ws: WebSocket, reply: Reply): void {
-  if (ws.readyState === WebSocket.OPEN) ws.send(encodeReply(reply));
+  if (ws.readyState !== WebSocket.OPEN) return;
+  // One message, sent in fragments: a long stored result is not copied into one buffer with the rest.
+  const pieces = encodeReply(reply);
+  pieces.forEach((piece, i) => ws.send(piece, { binary: true, fin: i === pieces.length - 1 }));
 }

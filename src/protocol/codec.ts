@@ -107,8 +107,51 @@ export function salvageId(bytes: Uint8Array): number {
   }
 }
 
-export function encodeReply(reply: Reply): Buffer {
-  return packr.pack(reply);
+/** Byte values longer than this travel in a reply as pieces of their own. */
+const PIECE_BYTES = 64 * 1024;
+
+/**
+ * The msgpack of a reply, in pieces to send as one message: a long byte
+ * value (a hit's stored result, a command's stdout) is a piece of its own,
+ * the very buffer the reply holds, not a copy of it. The pieces join into
+ * exactly the map msgpack makes: its header, then each key and value packed.
+ */
+export function encodeReply(reply: Reply): Uint8Array[] {
+  const fields = Object.entries(reply);
+  if (!fields.some(([, value]) => isLongBytes(value))) return [packr.pack(reply)];
+  const pieces: Uint8Array[] = [];
+  let packed: Uint8Array[] = [mapHeader(fields.length)];
+  for (const [key, value] of fields) {
+    packed.push(packr.pack(key));
+    if (isLongBytes(value)) {
+      pieces.push(Buffer.concat([...packed, binHeader(value.length)]), value);
+      packed = [];
+    } else {
+      packed.push(packr.pack(value));
+    }
+  }
+  if (packed.length) pieces.push(Buffer.concat(packed));
+  return pieces;
+}
+
+function isLongBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length > PIECE_BYTES;
+}
+
+/** msgpack's map 32 header. */
+function mapHeader(size: number): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = 0xdf;
+  head.writeUInt32BE(size, 1);
+  return head;
+}
+
+/** msgpack's bin 32 header. */
+function binHeader(length: number): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = 0xc6;
+  head.writeUInt32BE(length, 1);
+  return head;
 }
 
 /** Encodes any plain value; used for stored results and by tests that play the client. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeRequest, encodeReply, encodeValue, decodeValue, salvageId } from '../../src/protocol/codec';
-import { MAX_FRAME_BYTES, StrataError } from '../../src/protocol/frames';
+import { MAX_FRAME_BYTES, Reply, StrataError } from '../../src/protocol/frames';
 
 function badFrame(bytes: Uint8Array, pattern: RegExp) {
   assert.throws(
@@ -63,6 +63,15 @@ describe('salvageId', () => {
 describe('replies', () => {
   it('round-trip through msgpack', () => {
     const reply = { id: 3, type: 'error' as const, code: 'state' as const, message: 'no task running' };
-    assert.deepEqual(decodeValue(encodeReply(reply)), reply);
+    assert.deepEqual(decodeValue(Buffer.concat(encodeReply(reply))), reply);
+  });
+
+  it('carry a long stored result as a piece of its own, the same buffer, not a copy, in one msgpack map', () => {
+    const result = Buffer.alloc(200_000, 7);
+    const stdout = Buffer.alloc(100_000, 8);
+    const reply = { id: 4, type: 'ok' as const, outcome: 'hit' as const, fingerprint: 'f', result, saved_seconds: 1.5, ahead: [], other: stdout, after: 'x' };
+    const pieces = encodeReply(reply as unknown as Reply);
+    assert.ok(pieces.includes(result) && pieces.includes(stdout), 'the long values are pieces of their own');
+    assert.deepEqual(decodeValue(Buffer.concat(pieces)), reply);
   });
 });
