@@ -153,8 +153,19 @@ class Build:
         self._listening_to = None
         atexit.register(self.close)
 
-    def play_started(self, iterator):
+    def play_started(self, iterator, inventory, variable_manager, loader):
+        """Opens every image host of the play before any task runs, so a bad
+        strata_from, strata_image or strata_config stops the build at once."""
         self._iterator = iterator
+        play = iterator._play
+        for host in inventory.get_hosts(play.hosts, order=play.order):
+            if host.name in self.hosts:
+                continue
+            task_vars = variable_manager.get_vars(play=play, host=host)
+            template = lambda value, task_vars=task_vars: api.template(loader, task_vars, value)  # noqa: E731
+            base = template(task_vars.get('strata_from'))
+            if base:
+                self._open(host.name, base, task_vars, template)
 
     def _listen_to(self, tqm):
         if self._listening_to is not tqm:

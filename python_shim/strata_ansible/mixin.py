@@ -25,7 +25,7 @@ class StrataMixin:
         self._strata = Build.for_tqm(tqm)
 
     def run(self, iterator, play_context):
-        self._strata.play_started(iterator)
+        self._strata.play_started(iterator, self._inventory, self._variable_manager, self._loader)
         return super().run(iterator, play_context)
 
     def _queue_task(self, host, task, task_vars, play_context):
