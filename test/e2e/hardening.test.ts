@@ -91,16 +91,17 @@ describe('values Ansible hides without no_log', () => {
 });
 
 describe('the sealing key file', () => {
-  it('when damaged is named with its fix, instead of failing inside Docker', () => {
+  it('when damaged is named with its fix before any task runs, instead of failing inside Docker', () => {
     const dataHome = mkdtempSync(join(tmpdir(), 'strata-key-'));
     try {
       mkdirSync(join(dataHome, 'strata'));
       writeFileSync(join(dataHome, 'strata', 'secret.key'), '');
-      const { dir } = project('- copy: { content: hidden, dest: /hidden }\n  no_log: true');
+      const { dir, host } = project('- copy: { content: plain, dest: /plain }\n- copy: { content: hidden, dest: /hidden }\n  no_log: true');
       const run = playbook(dir, [], { XDG_DATA_HOME: dataHome });
       assert.notEqual(run.code, 0);
       assert.match(run.out, new RegExp(`sealing key file ${join(dataHome, 'strata', 'secret.key')} does not hold a key.*remove it`, 's'));
       assert.doesNotMatch(run.out, /Invalid key length/);
+      assert.doesNotMatch(run.out, new RegExp(`^(changed|ok): \\[${host}\\]`, 'm'), 'no task ran, not even the one that seals nothing');
     } finally {
       rmSync(dataHome, { recursive: true, force: true });
     }
