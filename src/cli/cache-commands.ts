@@ -233,8 +233,12 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
     leftovers = await removeUnnamedImages(client, opts.host);
   }
   freed += leftovers.bytes;
-  if (opts.json) return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), unnamedRemoved: leftovers.images, freedBytes: freed });
-  if (leftovers.images) print(`removed ${leftovers.images} unnamed image(s) strata left behind (a build stopped mid-commit, or a replaced final image)\n`);
+  if (opts.json) {
+    return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), unnamedRemoved: leftovers.images, unnamedFreedBytes: leftovers.bytes, freedBytes: freed });
+  }
+  if (leftovers.images) {
+    print(`removed ${leftovers.images} unnamed image(s) strata left behind (a build stopped mid-commit, or a replaced final image), freeing ${humanBytes(leftovers.bytes)}\n`);
+  }
   const verb = opts.dryRun ? 'would remove' : 'removed';
   for (const e of doomed) print(`${verb} ${e.host} ${e.position} ${short(e.fingerprint)} ${oneLine(e.task)}\n`);
   print(opts.dryRun ? `${doomed.length} entries would be removed\n` : `${doomed.length} entries removed, ${humanBytes(freed)} freed\n`);
@@ -248,13 +252,24 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
 async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ images: number; bytes: number }> {
   const labels = host ? [`${LABEL.host}=${host}`] : [LABEL.host];
   const unnamed = await client.listImages({ filters: { dangling: ['true'], label: labels } });
+  const own = unnamed.length ? await ownBytes(client) : new Map<string, number>();
   let [images, bytes] = [0, 0];
   for (const image of unnamed) {
     if (!(await removeUnlessInUse(client, image.Id))) continue;
     images += 1;
-    bytes += image.Size;
+    bytes += own.get(image.Id) ?? 0;
   }
   return { images, bytes };
+}
+
+/**
+ * What removing each image frees: the size of its layers no other image
+ * uses (Docker's disk usage report: size minus shared size). An image's
+ * size counts its base too, which it shares.
+ */
+async function ownBytes(client: Dockerode): Promise<Map<string, number>> {
+  const usage = (await dockerCall("reading Docker's disk usage", () => client.df())) as { Images?: { Id: string; Size: number; SharedSize: number }[] };
+  return new Map((usage.Images ?? []).filter((i) => i.SharedSize >= 0).map((i) => [i.Id, i.Size - i.SharedSize]));
 }
 
 /**
