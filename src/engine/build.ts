@@ -138,6 +138,7 @@ export class Build {
     const python = checkPythonChoice(req.host, req.python as unknown as Record<string, unknown>);
     const existing = this.opened.get(req.host);
     if (existing) return existing;
+    this.settings.sealing.check();
     const base = await resolveBaseImage(this.docker, req.host, baseRef);
     const { runtime, imageShell } = await this.runtimeFor(base.id, python);
     const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
