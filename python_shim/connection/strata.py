@@ -90,10 +90,20 @@ class Connection(ConnectionBase):
     def _container(self):
         return self._target.container
 
+    def set_options(self, *args, **kwargs):
+        super().set_options(*args, **kwargs)
+        if self._runtime_shell and self._play_context.executable != self._runtime_shell:
+            # TaskExecutor's play context, which the action reads for the shell
+            # its commands and modules use: the image has none.
+            self._image_executable = self._play_context.executable
+            self._play_context.executable = self._runtime_shell
+
     def update_vars(self, variables):
         # The connection variables a task's action sees are those of the
         # connection Ansible chose, as in a run without strata.
         variables.setdefault('ansible_connection', self._target.replaced)
+        if self._runtime_shell:
+            variables.setdefault('ansible_shell_executable', self._image_executable)
         super().update_vars(variables)
 
     def _user(self):
@@ -111,7 +121,7 @@ class Connection(ConnectionBase):
         if (self.become and self.become.expect_prompt() and sudoable) or not _is_utf8(cmd):
             return self._cli().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         display.vvv('EXEC %s' % cmd, host=self._container)
-        return self._run([self._executable(), '-c', self._in_runtime_shell(cmd)], in_data or b'')
+        return self._run([self._executable(), '-c', cmd], in_data or b'')
 
     @ensure_connect
     def put_file(self, in_path, out_path):
@@ -148,14 +158,6 @@ class Connection(ConnectionBase):
 
     def _executable(self):
         return self._runtime_shell or self._play_context.executable
-
-    def _in_runtime_shell(self, cmd):
-        """An action's command wrapped in the image's shell (`/bin/sh -c ...`),
-        in the mounted runtime's when the image has none."""
-        wrapped = '%s -c ' % self._play_context.executable
-        if self._runtime_shell and cmd.startswith(wrapped):
-            return '%s -c %s' % (self._runtime_shell, cmd[len(wrapped):])
-        return cmd
 
     def _run(self, command, stdin):
         frame = protocol.exec_command(self._container, [to_text(part, errors='surrogate_or_strict') for part in command],
