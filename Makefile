@@ -34,8 +34,8 @@ ansible-versions: docker
 # 2.19's own templating). two-images and long-chains run on 2.14 only: the
 # conformance cases cover the first on every release, and the second tests the
 # engine's flattening, which no Ansible release changes.
-E2E_2.19 := ansible-version conformance example
-E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases
+E2E_2.19 := ansible-version conformance example play-vars
+E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases play-vars
 test-ansible-versions: setup ansible-versions
 	@set -e; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \
