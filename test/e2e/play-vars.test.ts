@@ -67,8 +67,9 @@ describe('what a play sees', () => {
     const cached = playbook(dir);
     const expected = seen(stock);
     for (const host of Object.keys(HOSTS)) {
-      // Discovery ran where nothing names the interpreter, as in stock.
-      assert.equal(expected[host].args.values['discovered_interpreter_python'], HOSTS[host].ansible_python_interpreter ? 'UNDEFINED' : '/usr/bin/python3');
+      // Discovery ran where nothing names the interpreter (its answer is the release's: python3, or 2.22's python3.11).
+      const discovered = String(expected[host].args.values['discovered_interpreter_python']);
+      assert.match(discovered, HOSTS[host].ansible_python_interpreter ? /^UNDEFINED$/ : /^\/usr\/bin\/python3/);
       assert.ok(strataLines(cached.out, host).every((l) => l === 'cached'), cached.out);
     }
     assert.deepEqual(seen(cold), expected, 'cold');
