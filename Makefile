@@ -38,8 +38,8 @@ ansible-versions: docker
 # 2.19's own templating). two-images and long-chains run on 2.14 only: the
 # conformance cases cover the first on every release, and the second tests the
 # engine's flattening, which no Ansible release changes.
-E2E_2.19 := ansible-version conformance example
-E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage
+E2E_2.19 := ansible-version conformance example play-vars
+E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage play-vars
 test-ansible-versions: setup
 	@$(TIMED) "setup: ansible-core $(ANSIBLE_VERSIONS)" $(MAKE) --no-print-directory ansible-versions
 	@status=0; for v in $(ANSIBLE_VERSIONS); do \

@@ -2,9 +2,12 @@
 # Builds the bases without Python that strata's mounted runtime is tested on,
 # when Docker does not have them, from the local Python base (no registry can
 # be pulled from here; Debian's mirror can):
-#   strata-base:bookworm-slim  Debian minbase without Python, also tagged
-#                              debian:bookworm-slim, the image strata makes its
-#                              runtime in (a registry would give it elsewhere)
+#   strata-base:bookworm-slim  Debian minbase without Python; also what the
+#                              tests make strata's mounted runtime in
+#                              (STRATA_RUNTIME_FROM, test/e2e/harness.ts), since
+#                              debian:bookworm-slim cannot be pulled here. It is
+#                              never tagged with that name, which would shadow
+#                              the real image on the user's Docker.
 #   strata-base:busybox        BusyBox from Debian's busybox-static: no libc, no Python
 #   strata-base:static         one static binary (Debian's tini-static): no shell at all
 set -euo pipefail
@@ -35,7 +38,6 @@ if ! have strata-base:bookworm-slim; then
     'dpkg --purge $(dpkg-query -W -f "\${Package}\n" | grep -E "^(lib)?python3") >/dev/null 2>&1 && rm -rf /usr/lib/python3*' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["bash"]'
 fi
-have debian:bookworm-slim || docker tag strata-base:bookworm-slim debian:bookworm-slim
 
 if ! have strata-base:busybox; then
   echo "strata setup: building strata-base:busybox (Debian's busybox-static)"

@@ -17,7 +17,7 @@ from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 from ansible.utils.fqcn import add_internal_fqcns
 
-from . import fetched_files, launcher, protocol, report
+from . import fetched_files, launcher, protocol, report, target
 from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
@@ -79,10 +79,12 @@ class Hit:
 
 
 class Miss:
-    def __init__(self, described, task, task_vars):
+    def __init__(self, described, task, task_vars, where):
         self.described = described
         self.task = task
         self.task_vars = task_vars
+        # The target.Target the task runs in; None: its vars name the container.
+        self.where = where
 
 
 class HostChain:
@@ -132,6 +134,7 @@ class Build:
     def __init__(self):
         self.settings = Settings()
         connection_loader.add_directory(CONNECTION_PLUGINS)
+        target.redirect(connection_loader, CONNECTION)
         # --check runs read nothing from the cache and keep nothing: each task
         # runs, in check mode, in a container of the base image.
         self.check_mode = bool(context.CLIARGS.get('check'))
@@ -153,8 +156,19 @@ class Build:
         self._listening_to = None
         atexit.register(self.close)
 
-    def play_started(self, iterator):
+    def play_started(self, iterator, inventory, variable_manager, loader):
+        """Opens every image host of the play before any task runs, so a bad
+        strata_from, strata_image or strata_config stops the build at once."""
         self._iterator = iterator
+        play = iterator._play
+        for host in inventory.get_hosts(play.hosts, order=play.order):
+            if host.name in self.hosts:
+                continue
+            task_vars = variable_manager.get_vars(play=play, host=host)
+            template = lambda value, task_vars=task_vars: api.template(loader, task_vars, value)  # noqa: E731
+            base = template(task_vars.get('strata_from'))
+            if base:
+                self._open(host.name, base, task_vars, template)
 
     def _listen_to(self, tqm):
         if self._listening_to is not tqm:
@@ -172,7 +186,7 @@ class Build:
 
     def plan(self, host, task, task_vars, play_context, loader):
         """None to leave the task to stock Ansible, else a Hit to replay or a
-        Miss whose task vars point the task at the engine's container."""
+        Miss that says which container of the engine's the task runs in."""
         def template(value):
             return api.template(loader, task_vars, value)
 
@@ -217,11 +231,12 @@ class Build:
         record.misses += 1
         self._pending[key] = Pending(False, described, task_vars['playbook_dir'])
         self._show_progress('[%s] %s' % (host.name, described.label))
-        container_vars = self._container_vars(host, task_vars, reply['container'], reply['scratch'])
+        task = _undelegated_from_itself(task, host, template)
         if action in TARGET_FROM_HOSTVARS:
-            container_vars['hostvars'] = _HostVarsAt(task_vars['hostvars'], host.name, reply['container'])
-            container_vars['ansible_connection'] = DOCKER_CLI_CONNECTION
-        return Miss(described, _undelegated_from_itself(task, host, template), container_vars)
+            return Miss(described, task, self._synchronize_vars(host, task_vars, reply['container'], reply['scratch']), None)
+        runtime = self.hosts[host.name].runtime
+        where = target.Target(task._uuid, reply['container'], reply['scratch'], self._docker_args(), runtime)
+        return Miss(described, task, task_vars, where)
 
     def _ask(self, host, frame):
         """The engine's answer to a task: a hit it told of ahead, taken now
@@ -249,36 +264,23 @@ class Build:
                                                             python_use, _interpreter(task_vars, template)))
             runtime = opened.get('runtime')
             files = (launcher.scratch_files(runtime['python'], runtime['shell']) if runtime
-                     else launcher.scratch_files(module_interpreter()))
+                     else launcher.scratch_files())
             self.client.request(protocol.scratch_files(host, files))
             record = self.hosts[host] = HostChain(host, runtime)
         return record
 
-    def _container_vars(self, host, task_vars, container, scratch):
-        overrides = {
-            'ansible_connection': CONNECTION,
-            # Their own variables (the second for community.docker's connection),
-            # so ansible_host keeps its inventory value for the task's templates.
-            'ansible_strata_container': container,
-            'ansible_docker_host': container,
-            'ansible_docker_extra_args': '-H ' + self.client.hello['docker_host'],
-            'ansible_pipelining': True,
-            # Shared, sticky and world-writable like /tmp, so become and
-            # remote_user work; Ansible makes a private directory inside.
-            'ansible_remote_tmp': scratch,
-            'ansible_async_dir': scratch,
-        }
-        runtime = self.hosts[host.name].runtime
-        if runtime or 'ansible_python_interpreter' not in task_vars:
-            overrides['ansible_python_interpreter'] = launcher.interpreter(scratch)
-        if runtime and not runtime['image_shell']:
-            overrides['ansible_shell_executable'] = runtime['shell']
-        task_vars = dict(task_vars, **overrides)
-        # A task delegated to its own host takes its connection from here.
-        delegated = task_vars.get('ansible_delegated_vars')
-        if delegated and host.name in delegated:
-            task_vars['ansible_delegated_vars'] = dict(delegated, **{host.name: dict(delegated[host.name], **overrides)})
-        return task_vars
+    def _docker_args(self):
+        return '-H ' + self.client.hello['docker_host']
+
+    def _synchronize_vars(self, host, task_vars, container, scratch):
+        """synchronize aims rsync at the host's `ansible_host` and knows
+        community.docker's connection by name: for it alone, the task's vars
+        name the build container, and it runs over that connection, its
+        temporary files in the scratch directory."""
+        return dict(task_vars, ansible_connection=DOCKER_CLI_CONNECTION, ansible_docker_host=container,
+                    ansible_docker_extra_args=self._docker_args(), ansible_pipelining=True,
+                    ansible_remote_tmp=scratch, ansible_async_dir=scratch,
+                    hostvars=_HostVarsAt(task_vars['hostvars'], host.name, container))
 
     # -- after a task ran ---------------------------------------------------
 

@@ -3,12 +3,15 @@
 Every module run unpacks its payload into a fresh directory under the
 system temp dir and removes it afterwards, which would put /tmp into every
 layer. The launcher, a file in the container's scratch directory (never
-committed), runs the image's Python on the module as Ansible would, except
-that this one payload directory goes to the scratch directory. The module
-itself sees the temp dir, environment and arguments it sees under stock
-Ansible.
+committed), runs the interpreter Ansible chose (its first argument: the
+module's shebang, as discovered or configured) on the module as Ansible
+would, except that this one payload directory goes to the scratch
+directory. A host whose modules run with the mounted runtime has a launcher
+that runs the runtime's Python instead. The module itself sees the temp dir,
+environment and arguments it sees under stock Ansible.
 """
 
+import os
 import shlex
 
 NAME = 'python'
@@ -30,10 +33,19 @@ _PAYLOAD_REDIRECT = (
 )
 
 
-def scratch_files(python=DEFAULT_INTERPRETER, shell='/bin/sh'):
-    """The files the engine puts in each build container's scratch directory.
-    The launcher finds that directory as its own."""
-    return {NAME: "#!%s\nexec %s -c '%s' \"${0%%/*}\" \"$@\"\n" % (shell, shlex.quote(python), _PAYLOAD_REDIRECT)}
+def scratch_files(python=None, shell='/bin/sh'):
+    """The files the engine puts in each build container's scratch directory:
+    the launcher, which runs `python`, else the interpreter it is given (its
+    first argument, split into words as a shebang's would be). It finds that
+    directory as its own."""
+    run = shlex.quote(python) if python else '$1'
+    return {NAME: "#!%s\ninterpreter=%s\nshift\nexec $interpreter -c '%s' \"${0%%/*}\" \"$@\"\n"
+            % (shell, run, _PAYLOAD_REDIRECT)}
+
+
+def is_python(interpreter):
+    """Whether a module's interpreter (a shebang's command) is a Python."""
+    return any('python' in os.path.basename(word) for word in interpreter.split())
 
 
 def interpreter(scratch):

@@ -6,6 +6,7 @@ everything else, the way mitogen's strategy mixin rides on Ansible's own.
 
 import re
 
+from . import target
 from .build import Build, Hit, Miss
 from .compat import api
 from .replay import queue_replay
@@ -25,7 +26,7 @@ class StrataMixin:
         self._strata = Build.for_tqm(tqm)
 
     def run(self, iterator, play_context):
-        self._strata.play_started(iterator)
+        self._strata.play_started(iterator, self._inventory, self._variable_manager, self._loader)
         return super().run(iterator, play_context)
 
     def _queue_task(self, host, task, task_vars, play_context):
@@ -37,7 +38,9 @@ class StrataMixin:
             replayed.deliver(self)
             return None
         if isinstance(plan, Miss):
-            task, task_vars = plan.task, plan.task_vars
+            # The worker super() forks finds where the task runs in `target`.
+            with target.queued(plan.where):
+                return super()._queue_task(host, plan.task, plan.task_vars, play_context)
         return super()._queue_task(host, task, task_vars, play_context)
 
     # Where a worker's result first reaches the strategy; each generation of

@@ -63,9 +63,10 @@ def stop_inputs(validated, variables, loader):
 
 
 def module_interpreter():
-    """The Python strata's module launcher runs when the task's vars name
-    none: ansible.cfg's interpreter_python when it is a path, as Ansible would
-    run it, else the image's /usr/bin/python3."""
+    """The Python the engine looks for in a base (to decide whether to mount
+    its runtime) when the task's vars name none: ansible.cfg's
+    interpreter_python when it is a path, else what discovery finds on a
+    Debian image, /usr/bin/python3."""
     configured = C.config.get_config_value('INTERPRETER_PYTHON')
     if isinstance(configured, str) and configured.startswith('/'):
         return configured
@@ -75,8 +76,20 @@ def module_interpreter():
 def _interpreters(variables, loader):
     found = {name: api.template(loader, variables, value) for name, value in variables.items()
              if _INTERPRETER_VAR.match(name)}
-    found.setdefault('ansible_python_interpreter', module_interpreter())
+    found.setdefault('ansible_python_interpreter', _configured_python(variables))
     return found
+
+
+def _configured_python(variables):
+    """The Python Ansible runs modules with when no variable names one:
+    ansible.cfg's interpreter_python when it is a path; else the one
+    discovery found for the host (a fact from then on), or, before that, the
+    discovery mode: the image the chain has built decides what it finds."""
+    configured = C.config.get_config_value('INTERPRETER_PYTHON')
+    if isinstance(configured, str) and configured.startswith('/'):
+        return configured
+    facts = variables.get('ansible_facts') or {}
+    return facts.get('discovered_interpreter_python') or configured
 
 
 def _shell(context, task, variables, loader):

@@ -20,7 +20,7 @@ from .runtime_inputs import runtime_inputs, stop_inputs
 from .stopwatch import stopwatch
 
 # The plugin's part of the recipe; bump when what goes into `inputs` changes.
-INPUTS_SCHEMA = 2
+INPUTS_SCHEMA = 3
 
 LABEL_LENGTH = 100
 

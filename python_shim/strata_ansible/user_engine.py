@@ -32,7 +32,8 @@ ENGINE_ENVIRONMENT = ('DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH',
 
 def runtime_dir(env=None):
     """This user's engine directory, made mode 0700; refused when another
-    user owns it or others may enter it."""
+    user owns it or others may enter it (the rule `strata stop` applies to
+    it and to each pid file in it: src/cli/private-path.ts)."""
     env = os.environ if env is None else env
     base = env.get('XDG_RUNTIME_DIR')
     path = os.path.join(base, 'strata') if base and os.path.isdir(base) else os.path.join(
@@ -40,7 +41,7 @@ def runtime_dir(env=None):
     os.makedirs(path, mode=0o700, exist_ok=True)
     info = os.stat(path)
     if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
-        raise EngineError('%s, where strata keeps its engine\'s socket, must belong to you and be closed to others '
+        raise EngineError('%s, where strata keeps its engines\' sockets, must belong to you and be closed to others '
                           '(mode 0700): fix it with `chmod 700 %s`, or remove it' % (path, path))
     return path
 

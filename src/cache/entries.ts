@@ -23,6 +23,9 @@ export const LABEL = {
   inputs: 'strata.inputs',
   build: 'strata.build',
   seconds: 'strata.seconds',
+  /** On a final image: the host's strata_from as the engine resolved it, and that image's ID. */
+  base: 'strata.base',
+  baseId: 'strata.base.id',
 } as const;
 
 export type EntryKind = 'layer' | 'final';
@@ -89,9 +92,19 @@ export function entryLabels(entry: NewEntry, sealing: SealingKey): Record<string
   };
 }
 
-/** Labels that mark an image as a build's final image rather than a cache entry. */
-export function finalImageLabels(): Record<string, string> {
-  return { [LABEL.kind]: 'final' satisfies EntryKind, [LABEL.result]: '', [LABEL.inputs]: '' };
+/**
+ * Labels that mark an image as a build's final image rather than a cache
+ * entry, and say which host made it from which base (`strata history`).
+ */
+export function finalImageLabels(host: string, base: { ref: string; id: string }): Record<string, string> {
+  return {
+    [LABEL.kind]: 'final' satisfies EntryKind,
+    [LABEL.result]: '',
+    [LABEL.inputs]: '',
+    [LABEL.host]: host,
+    [LABEL.base]: base.ref,
+    [LABEL.baseId]: base.id,
+  };
 }
 
 function entryFromLabels(imageId: string, labels: Record<string, string>): Entry {

@@ -6,7 +6,7 @@
 // log shows them.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -44,6 +44,21 @@ export class SealingKey {
       this.key = keyFromFile(this.file);
     }
     return this.key;
+  }
+
+  /**
+   * Reads the key file now if anything is at its path, so a damaged one is
+   * said before a build runs its first task; a missing one is still made
+   * only when a value is first sealed.
+   */
+  check(): void {
+    if (this.passphrase) return;
+    try {
+      lstatSync(this.file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    }
+    this.bytes();
   }
 }
 

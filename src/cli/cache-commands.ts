@@ -1,11 +1,11 @@
-// `strata ls`, `strata history`, `strata explain`, `strata prune`: seeing and
-// steering the cache the way `docker image ls`, `docker history` and
-// `docker builder prune` do.
+// `strata ls`, `strata explain`, `strata prune`: seeing and steering the
+// cache the way `docker image ls` and `docker builder prune` do (`strata
+// history`, the way `docker history` does, is history.ts).
 
 import type Dockerode from 'dockerode';
 import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
 import { blobTagsOf, isBlobTag } from '../cache/blob-store';
-import { CACHE_REPO, entryTag, fingerprintOfTag, LABEL } from '../cache/entries';
+import { CACHE_REPO, entryTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
 import { FLAT_REPO } from '../docker/flatten';
 import { readSettings } from '../engine/settings';
@@ -17,16 +17,16 @@ interface JsonOption {
   json?: boolean;
 }
 
-function print(text: string): void {
+export function print(text: string): void {
   process.stdout.write(text);
 }
 
-function printJson(value: unknown): void {
+export function printJson(value: unknown): void {
   print(JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Docker, or a UserError saying it cannot be reached. */
-async function docker(): Promise<Dockerode> {
+export async function docker(): Promise<Dockerode> {
   const client = connectDocker();
   try {
     await client.ping();
@@ -36,7 +36,7 @@ async function docker(): Promise<Dockerode> {
   return client;
 }
 
-const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+export const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 const oneLine = (text: string) => text.split(/\s+/).join(' ');
 
 function entryJson(e: CatalogEntry) {
@@ -60,80 +60,6 @@ export async function lsCommand(opts: JsonOption & { host?: string }): Promise<v
   print(table(['HOST', 'POS', 'TASK', 'FINGERPRINT', 'IMAGE', 'LAYER', 'CREATED', 'LAST USED'], rows));
   const total = entries.reduce((sum, e) => sum + e.layerBytes, 0);
   print(`${entries.length} entries, ${humanBytes(total)} in their own layers\n`);
-}
-
-interface HistoryRow {
-  layer: number;
-  madeBy: string;
-  host?: string;
-  fingerprint?: string;
-  created: string;
-}
-
-type Labels = Record<string, string>;
-
-/**
- * The cache entries `image` was built from, found by walking its labels from
- * entry to parent entry, keyed by the parent's fingerprint (a chain has one
- * entry per parent).
- */
-async function chainOf(client: Dockerode, image: string): Promise<Map<string, Labels>> {
-  const chain = new Map<string, Labels>();
-  let labels = (await client.getImage(image).inspect()).Config?.Labels ?? {};
-  while (labels[LABEL.fingerprint] && labels[LABEL.parent] && !chain.has(labels[LABEL.parent])) {
-    chain.set(labels[LABEL.parent], labels);
-    // The first task's parent is the base image's ID, which names no entry.
-    if (labels[LABEL.parent].startsWith('sha256:')) break;
-    const parent = await unlessGone(client.getImage(entryTag(labels[LABEL.parent])).inspect());
-    labels = parent?.Config?.Labels ?? {};
-  }
-  return chain;
-}
-
-/**
- * The labels of the cache entry that committed a history step, if one did.
- * Labels are inherited, so an image counts only if it made the layer: its
- * commit comment says so (Docker), or it holds its entry's tag (Podman, whose
- * commit drops the comment). Podman may also name a sibling entry whose layer
- * is identical (two tasks that changed nothing), so the entry is taken from
- * the image's own chain where it can be.
- */
-async function entryThatMade(client: Dockerode, step: { Id: string; Comment?: string }, chain: Map<string, Labels>): Promise<Labels | undefined> {
-  if (step.Id === '<missing>') return undefined;
-  const image = await client.getImage(step.Id).inspect();
-  const labels = image.Config?.Labels ?? {};
-  if (!labels[LABEL.fingerprint]) return undefined;
-  const made = step.Comment?.startsWith('strata: ') || (image.RepoTags ?? []).some((tag) => fingerprintOfTag(tag) === labels[LABEL.fingerprint]);
-  return made ? chain.get(labels[LABEL.parent]) ?? labels : undefined;
-}
-
-export async function historyCommand(image: string, opts: JsonOption): Promise<void> {
-  const client = await docker();
-  const history = await dockerCall(`reading the history of ${image}`, () => client.getImage(image).history()).catch((err) => {
-    throw new UserError(`no image ${image}: ${err.message}. Give a tag or ID that \`docker image ls\` shows.`);
-  });
-  const chain = await chainOf(client, image);
-  const rows: HistoryRow[] = [];
-  for (const step of [...history].reverse()) {
-    const entry = await entryThatMade(client, step, chain);
-    const madeBy = entry
-      ? entry[LABEL.task]
-      : step.CreatedBy.replace(/^\/bin\/sh -c #\(nop\)\s+/, '') || step.Comment || '';
-    rows.push({
-      layer: step.Size,
-      madeBy,
-      host: entry?.[LABEL.host],
-      fingerprint: entry?.[LABEL.fingerprint],
-      created: new Date(step.Created * 1000).toISOString(),
-    });
-  }
-  if (opts.json) return printJson(rows);
-  print(
-    table(
-      ['LAYER', 'FINGERPRINT', 'MADE BY'],
-      rows.map((r) => [r.layer ? humanBytes(r.layer) : '-', r.fingerprint ? short(r.fingerprint) : '', r.madeBy.length > 90 ? r.madeBy.slice(0, 87) + '...' : r.madeBy]),
-    ),
-  );
 }
 
 /** The entry a user means: a fingerprint (prefix), or a host's latest build's first miss. */
@@ -233,8 +159,12 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
     leftovers = await removeUnnamedImages(client, opts.host);
   }
   freed += leftovers.bytes;
-  if (opts.json) return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), unnamedRemoved: leftovers.images, freedBytes: freed });
-  if (leftovers.images) print(`removed ${leftovers.images} unnamed image(s) strata left behind (a build stopped mid-commit, or a replaced final image)\n`);
+  if (opts.json) {
+    return printJson({ dryRun: Boolean(opts.dryRun), removed: doomed.map(entryJson), unnamedRemoved: leftovers.images, unnamedFreedBytes: leftovers.bytes, freedBytes: freed });
+  }
+  if (leftovers.images) {
+    print(`removed ${leftovers.images} unnamed image(s) strata left behind (a build stopped mid-commit, or a replaced final image), freeing ${humanBytes(leftovers.bytes)}\n`);
+  }
   const verb = opts.dryRun ? 'would remove' : 'removed';
   for (const e of doomed) print(`${verb} ${e.host} ${e.position} ${short(e.fingerprint)} ${oneLine(e.task)}\n`);
   print(opts.dryRun ? `${doomed.length} entries would be removed\n` : `${doomed.length} entries removed, ${humanBytes(freed)} freed\n`);
@@ -248,13 +178,24 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
 async function removeUnnamedImages(client: Dockerode, host?: string): Promise<{ images: number; bytes: number }> {
   const labels = host ? [`${LABEL.host}=${host}`] : [LABEL.host];
   const unnamed = await client.listImages({ filters: { dangling: ['true'], label: labels } });
+  const own = unnamed.length ? await ownBytes(client) : new Map<string, number>();
   let [images, bytes] = [0, 0];
   for (const image of unnamed) {
     if (!(await removeUnlessInUse(client, image.Id))) continue;
     images += 1;
-    bytes += image.Size;
+    bytes += own.get(image.Id) ?? 0;
   }
   return { images, bytes };
+}
+
+/**
+ * What removing each image frees: the size of its layers no other image
+ * uses (Docker's disk usage report: size minus shared size). An image's
+ * size counts its base too, which it shares.
+ */
+async function ownBytes(client: Dockerode): Promise<Map<string, number>> {
+  const usage = (await dockerCall("reading Docker's disk usage", () => client.df())) as { Images?: { Id: string; Size: number; SharedSize: number }[] };
+  return new Map((usage.Images ?? []).filter((i) => i.SharedSize >= 0).map((i) => [i.Id, i.Size - i.SharedSize]));
 }
 
 /**

@@ -90,7 +90,7 @@ Examples:
 Example:
   $ strata history strata-example/web:latest`,
     )
-    .action(lazy(() => import('./cache-commands'), 'historyCommand'));
+    .action(lazy(() => import('./history'), 'historyCommand'));
 
   cli
     .command('explain')

@@ -98,21 +98,3 @@ export function parseImageConfig(host: string, raw: Plain): ImageConfig {
   }
   return config as ImageConfig;
 }
-
-// Docker's reference grammar: [registry[:port]/]path[:tag], path components lower case.
-const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REGISTRY = '[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?';
-const REFERENCE = new RegExp(`^(?:${REGISTRY}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`);
-
-/** Checks a host's `strata_image` tags; throws `bad_config` naming the bad one. */
-export function checkImageTags(host: string, tags: string[]): string[] {
-  for (const tag of tags) {
-    if (!REFERENCE.test(tag)) {
-      throw new StrataError(
-        'bad_config',
-        `strata_image ${JSON.stringify(tag)} of host ${host} is not a valid image name (lower case, like shop/web:latest). Fix the inventory.`,
-      );
-    }
-  }
-  return tags;
-}

@@ -7,7 +7,8 @@ import type Dockerode from 'dockerode';
 import { resolveBaseImage } from '../docker/base-image';
 import { dockerCall, isPodman } from '../docker/client';
 import { checkScratchFiles, isOwnBuildContainer, removeBuildContainers, runCommand } from '../docker/containers';
-import { checkImageTags, parseImageConfig } from '../docker/image-config';
+import { parseImageConfig } from '../docker/image-config';
+import { checkBaseReference, checkImageTags } from '../docker/reference';
 import {
   ConnectionPurpose,
   ExecReply,
@@ -133,10 +134,12 @@ export class Build {
   private async openHost(req: OpenHostRequest): Promise<OpenHostReply> {
     const config = parseImageConfig(req.host, req.config);
     const tags = checkImageTags(req.host, req.tags);
+    const baseRef = checkBaseReference(req.host, req.base);
     const python = checkPythonChoice(req.host, req.python as unknown as Record<string, unknown>);
     const existing = this.opened.get(req.host);
     if (existing) return existing;
-    const base = await resolveBaseImage(this.docker, req.host, req.base);
+    this.settings.sealing.check();
+    const base = await resolveBaseImage(this.docker, req.host, baseRef);
     const { runtime, imageShell } = await this.runtimeFor(base.id, python);
     const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
     this.hosts.set(

@@ -335,7 +335,7 @@ export class HostChain {
       fromLayers: this.tip.layers,
       config: this.opts.config,
       base: this.opts.base,
-      labels: finalImageLabels(),
+      labels: finalImageLabels(this.host, this.opts.base),
       tags: this.opts.tags,
       squash: this.opts.squash,
     });

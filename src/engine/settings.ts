@@ -7,7 +7,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BaseToolsMemo } from '../docker/base-tools';
-import { checkImageTags } from '../docker/image-config';
+import { checkImageTags } from '../docker/reference';
 import { StrataError } from '../protocol/frames';
 import { keyFilePath, SealingKey } from '../cache/stored-value';
 

@@ -10,6 +10,12 @@ import stat
 SKIP = {'/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/.dockerenv',
         # Ansible's own remote temp and async job dirs: stock Ansible leaves them, strata keeps them out of images.
         '/root/.ansible', '/root/.ansible_async'}
+# The same in other users' homes (a task with remote_user: app leaves /home/app/.ansible/tmp).
+HOME_SKIP = {'.ansible', '.ansible_async'}
+
+
+def skipped(path):
+    return path in SKIP or (os.path.dirname(os.path.dirname(path)) == '/home' and os.path.basename(path) in HOME_SKIP)
 
 
 def digest(path):
@@ -34,9 +40,9 @@ def entry(path):
 
 manifest = {}
 for root, dirs, files in os.walk('/'):
-    dirs[:] = [d for d in dirs if os.path.join(root, d) not in SKIP]
+    dirs[:] = [d for d in dirs if not skipped(os.path.join(root, d))]
     for name in dirs + files:
         path = os.path.join(root, name)
-        if path not in SKIP:
+        if not skipped(path):
             manifest[path] = entry(path)
 print(json.dumps(manifest))

@@ -12,7 +12,7 @@ let dir: string;
 
 before(() => {
   dir = copyProject('test/fixtures/small');
-  writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: tag } } });
+  writeInventory(dir, { images: { [host]: { strata_from: BASE_IMAGE, strata_image: tag, strata_config: { cmd: ['cat', '/one'] } } } });
   for (const args of [[], ['-e', '{"last_command": "echo second"}']]) {
     const run = playbook(dir, args);
     assert.equal(run.code, 0, run.out);
@@ -40,13 +40,19 @@ describe('strata ls', () => {
 });
 
 describe('strata history', () => {
-  it('says which task made each layer of the image', () => {
+  it('says what made each step of the image: the base by the name strata_from gave it, each task, the config', () => {
     const run = strata(['history', tag, '--json']);
     assert.equal(run.code, 0, run.out);
-    const rows = JSON.parse(run.out) as { madeBy: string; fingerprint?: string; layer: number }[];
+    const rows = JSON.parse(run.out) as { kind: string; madeBy: string; fingerprint?: string; layer: number }[];
     const copy = rows.find((r) => r.madeBy.startsWith('copy content=*** dest=/one'));
-    assert.ok(copy && copy.fingerprint && copy.layer > 0, JSON.stringify(rows));
-    assert.match(strata(['history', tag]).out, /^LAYER\s+FINGERPRINT\s+MADE BY$/m);
+    assert.ok(copy && copy.kind === 'task' && copy.fingerprint && copy.layer > 0, JSON.stringify(rows));
+    // strata-base:bookworm is one imported layer: Docker says only "Imported from -".
+    assert.deepEqual(rows[0], { ...rows[0], kind: 'base', madeBy: `base image ${BASE_IMAGE} (strata_from of ${host})` });
+    assert.deepEqual(rows.at(-1), { ...rows.at(-1), kind: 'config', madeBy: `image config (strata_config of ${host})` });
+    assert.deepEqual(rows.filter((r) => !['base', 'task', 'config'].includes(r.kind)), []);
+    const text = strata(['history', tag]).out;
+    assert.match(text, /^LAYER\s+FINGERPRINT\s+MADE BY$/m);
+    assert.doesNotMatch(text, /Imported from -|\s-\s+cat \/one$/m, 'no step is left in Docker\'s words alone');
   });
 });
 

@@ -164,13 +164,9 @@ describe('conformance', { concurrency: 2 }, () => {
           for (const [host, container] of Object.entries(containers)) {
             await docker(['run', '-d', '--name', container, '--hostname', safeName(host), BASE_IMAGE, 'sleep', 'infinity']);
           }
-          inventory((host) => ({
-            ansible_connection: 'community.docker.docker',
-            ansible_host: containers[host],
-            // Where the case names none, the one a strata build runs modules with.
-            ansible_python_interpreter: hosts[host].ansible_python_interpreter ?? '/usr/bin/python3',
-            ansible_pipelining: true,
-          }));
+          // Pipelining as strata's connection always runs modules: it changes no
+          // outcome here, and spares the stock run most of its docker execs.
+          inventory((host) => ({ ansible_connection: 'community.docker.docker', ansible_host: containers[host], ansible_pipelining: true }));
           const run = await playbookInBackground(dir, ['--forks', '2'], {}, true);
           assert.equal(run.code, 0, run.out);
           assert.doesNotMatch(run.out, /^strata: /m, 'the stock run must not go through strata');

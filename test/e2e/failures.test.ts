@@ -84,6 +84,29 @@ describe('bad input', () => {
     await assertCleanFailure(playbook(dir), /base image strata-e2e\/missing:nope \(strata_from of host small-\w+\) is not in Docker and could not be pulled/);
   });
 
+  it('an image reference Docker would refuse, in strata_image or strata_from, before any task of any host runs', async () => {
+    for (const [variable, value] of [
+      ['strata_image', 'UPPER/case:tag'],
+      ['strata_from', 'not an image!'],
+      ['strata_from', 'debian;$(touch /tmp/x)'],
+    ]) {
+      const good = unique('good');
+      const { dir, host } = small({ [variable]: value });
+      writeInventory(dir, {
+        images: {
+          [good]: { strata_from: BASE_IMAGE, strata_image: `strata-e2e/${good}:latest` },
+          [host]: { strata_from: BASE_IMAGE, strata_image: `strata-e2e/${host}:latest`, [variable]: value },
+        },
+      });
+      made.hosts.push(good);
+      const run = playbook(dir);
+      const named = `${variable} ${JSON.stringify(value).replace(/[$()[\]*+?.|\\]/g, '\\$&')} of host ${host} is not`;
+      await assertCleanFailure(run, new RegExp(named));
+      assert.doesNotMatch(run.out, /TASK \[Write a file\]/, 'no task started');
+      assert.equal((await cacheEntries(good)).length + (await cacheEntries(host)).length, 0, 'nothing was built');
+    }
+  });
+
   it('an image without python3, when strata_python says to use the image\'s own', async () => {
     const built = spawnSync('docker', ['build', '-q', '-t', 'strata-e2e/no-python:latest', '-'], {
       input: `FROM ${BASE_IMAGE}\nRUN rm -f /usr/bin/python3*\n`,

@@ -91,16 +91,17 @@ describe('values Ansible hides without no_log', () => {
 });
 
 describe('the sealing key file', () => {
-  it('when damaged is named with its fix, instead of failing inside Docker', () => {
+  it('when damaged is named with its fix before any task runs, instead of failing inside Docker', () => {
     const dataHome = mkdtempSync(join(tmpdir(), 'strata-key-'));
     try {
       mkdirSync(join(dataHome, 'strata'));
       writeFileSync(join(dataHome, 'strata', 'secret.key'), '');
-      const { dir } = project('- copy: { content: hidden, dest: /hidden }\n  no_log: true');
+      const { dir, host } = project('- copy: { content: plain, dest: /plain }\n- copy: { content: hidden, dest: /hidden }\n  no_log: true');
       const run = playbook(dir, [], { XDG_DATA_HOME: dataHome });
       assert.notEqual(run.code, 0);
       assert.match(run.out, new RegExp(`sealing key file ${join(dataHome, 'strata', 'secret.key')} does not hold a key.*remove it`, 's'));
       assert.doesNotMatch(run.out, /Invalid key length/);
+      assert.doesNotMatch(run.out, new RegExp(`^(changed|ok): \\[${host}\\]`, 'm'), 'no task ran, not even the one that seals nothing');
     } finally {
       rmSync(dataHome, { recursive: true, force: true });
     }
@@ -108,19 +109,30 @@ describe('the sealing key file', () => {
 });
 
 describe('an image a build left without a name', () => {
-  it('is removed by `strata prune`', async () => {
-    const host = unique('harden-leftover');
-    made.hosts.push(host);
-    // What a commit interrupted before its tag leaves: strata's labels, no name.
-    const container = spawnSync('docker', ['create', BASE_IMAGE, 'true'], { encoding: 'utf8' }).stdout.trim();
+  /** What a commit interrupted before its tag leaves: strata's labels, no name; its own layer holds one MiB. */
+  function leftover(host: string): string {
+    const container = unique('strata-e2e-leftover');
+    const ran = spawnSync('docker', ['run', '--name', container, BASE_IMAGE, 'dd', 'if=/dev/urandom', 'of=/mib', 'bs=1M', 'count=1'], { encoding: 'utf8' });
+    assert.equal(ran.status, 0, ran.stderr);
     const committed = spawnSync('docker', ['commit', '--change', `LABEL ${LABEL.host}=${host}`, container], { encoding: 'utf8' });
     spawnSync('docker', ['rm', container]);
     assert.equal(committed.status, 0, committed.stderr);
-    const imageId = committed.stdout.trim();
+    return committed.stdout.trim();
+  }
+
+  it('is removed by `strata prune`, which counts as freed only its own layer, not the base it shares', async () => {
+    const host = unique('harden-leftover');
+    made.hosts.push(host);
+    const imageId = leftover(host);
     const pruned = strata(['prune', '--all', '--host', host]);
     assert.equal(pruned.code, 0, pruned.out);
-    assert.match(pruned.out, /removed 1 unnamed image/);
+    assert.match(pruned.out, /removed 1 unnamed image\(s\) strata left behind \(.*\), freeing 1\.0 MB/);
     await assert.rejects(docker.getImage(imageId).inspect(), 'the leftover image is gone');
+
+    leftover(host);
+    const json = JSON.parse(strata(['prune', '--all', '--host', host, '--json']).out);
+    assert.equal(json.unnamedRemoved, 1);
+    assert.ok(json.unnamedFreedBytes >= 1024 * 1024 && json.unnamedFreedBytes < 1024 * 1024 + 64 * 1024, `${json.unnamedFreedBytes} bytes: the MiB the leftover added, not the base under it`);
   });
 });
 

@@ -17,6 +17,14 @@ import { PACKAGE_ROOT } from '../../src/engine/version';
 export const ROOT = PACKAGE_ROOT;
 export const STRATA = join(ROOT, 'bin', 'strata.js');
 export const BASE_IMAGE = 'strata-base:bookworm';
+/**
+ * The Debian image the tests have strata make its mounted runtime in: no
+ * registry can be pulled from here, so `make setup` builds it
+ * (scripts/setup-bare-bases.sh) under strata's own name. Every process a test
+ * starts inherits it, unless the shell running the tests names another.
+ */
+export const RUNTIME_FROM = 'strata-base:bookworm-slim';
+process.env.STRATA_RUNTIME_FROM ||= RUNTIME_FROM;
 // No kept-alive connections: a test blocks in spawnSync for minutes at a time,
 // and a pooled socket Docker closed meanwhile would fail the next request (EPIPE).
 export const docker = new Dockerode({ agent: new Agent({ keepAlive: false }) } as Dockerode.DockerOptions);

@@ -53,7 +53,7 @@ function enginePids(): number[] {
   if (!existsSync(engineDir)) return [];
   return readdirSync(engineDir)
     .filter((f) => f.endsWith('.pid'))
-    .map((f) => Number(readFileSync(join(engineDir, f), 'utf8')))
+    .map((f) => Number(readFileSync(join(engineDir, f), 'utf8').split('\n')[0]))
     .filter((pid) => {
       try {
         process.kill(pid, 0);

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 
 from strata_ansible import launcher
 
@@ -29,9 +30,14 @@ def install(scratch):
     return launcher.interpreter(str(scratch))
 
 
+def run(launcher_path, *args, **kwargs):
+    """The launcher as a module command runs it: the interpreter Ansible chose first."""
+    return subprocess.run([launcher_path, sys.executable, *args], capture_output=True, text=True, check=True, **kwargs).stdout
+
+
 def test_only_the_payload_directory_goes_to_scratch(tmp_path):
     python = install(tmp_path)
-    out = subprocess.run([python], input=MODULE, capture_output=True, text=True, check=True).stdout
+    out = run(python, input=MODULE)
     seen = json.loads(out)
     assert os.path.dirname(seen['payload']) == str(tmp_path)
     assert os.path.dirname(seen['own']) == seen['tempdir'] != str(tmp_path)
@@ -43,8 +49,15 @@ def test_a_module_file_and_its_arguments_are_passed_as_python_would(tmp_path):
     python = install(tmp_path)
     module = tmp_path / 'AnsiballZ_ping.py'
     module.write_text(MODULE)
-    out = subprocess.run([python, str(module)], capture_output=True, text=True, check=True).stdout
+    out = run(python, str(module))
     assert json.loads(out)['argv'] == [str(module)]
+
+
+def test_the_interpreter_can_be_a_command_with_arguments(tmp_path):
+    python = install(tmp_path)
+    out = subprocess.run([python, '/usr/bin/env %s' % os.path.basename(sys.executable)], input='import sys; print(sys.argv)',
+                         capture_output=True, text=True, check=True, env=dict(os.environ, PATH=os.path.dirname(sys.executable)))
+    assert out.stdout.strip() == "['']"
 
 
 def test_the_interpreter_is_one_word_so_any_release_can_quote_it(tmp_path):
@@ -62,6 +75,8 @@ def test_the_launcher_runs_with_the_shell_it_is_given(tmp_path):
     for name, text in launcher.scratch_files(python='python3', shell=str(shell)).items():
         (scratch / name).write_text(text)
         (scratch / name).chmod(0o755)
-    out = subprocess.run([launcher.interpreter(str(scratch))], input='print("ran")', capture_output=True, text=True, check=True)
+    # The mounted runtime's Python runs, whatever the interpreter Ansible chose.
+    out = subprocess.run([launcher.interpreter(str(scratch)), '/no/such/python'], input='print("ran")', capture_output=True,
+                         text=True, check=True)
     assert out.stdout == 'ran\n'
     assert (tmp_path / 'used').exists()

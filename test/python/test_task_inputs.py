@@ -19,7 +19,7 @@ def cli_args():
                                     become_method='sudo', become_user=None, check=False, diff=False, verbosity=0)
 
 
-def described(tmp_path, tasks, play_vars=None, host_vars=None):
+def described(tmp_path, tasks, play_vars=None, host_vars=None, facts=None):
     """describe() for each task of a one-host play."""
     loader = DataLoader()
     loader.set_basedir(str(tmp_path))
@@ -28,6 +28,8 @@ def described(tmp_path, tasks, play_vars=None, host_vars=None):
     host = inventory.get_host('web')
     for name, value in (host_vars or {}).items():
         host.set_variable(name, trusted(value))
+    if facts:
+        variables.set_host_facts(host.name, facts)
     play = Play.load(trusted({'hosts': 'all', 'gather_facts': False, 'vars': play_vars or {}, 'tasks': tasks}),
                      variable_manager=variables, loader=loader)
     out = []
@@ -97,7 +99,10 @@ def test_paths_under_the_playbook_dir_do_not_count_where_the_checkout_is(tmp_pat
 def test_how_the_task_runs_counts_interpreter_shell_and_become(tmp_path):
     task = [{'command': 'true', 'become': True, 'become_method': 'su'}]
     base = described(tmp_path, task)[0].inputs
-    assert base['interpreters']['ansible_python_interpreter'] == '/usr/bin/python3'
+    # Before discovery, its mode: what it finds is the image's, which the chain decides.
+    assert base['interpreters']['ansible_python_interpreter'] == 'auto'
+    discovered = described(tmp_path, task, facts={'discovered_interpreter_python': '/usr/bin/python3'})
+    assert discovered[0].inputs['interpreters']['ansible_python_interpreter'] == '/usr/bin/python3'
     for host_vars in ({'ansible_python_interpreter': '/usr/bin/python3.11'},
                       {'ansible_shell_executable': '/bin/bash'},
                       {'ansible_become_flags': '-l'},

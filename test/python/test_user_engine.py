@@ -22,7 +22,7 @@ def runtime(tmp_path, monkeypatch):
     yield tmp_path / 'strata'
     for pid_file in (tmp_path / 'strata').glob('engine-*.pid') if (tmp_path / 'strata').exists() else ():
         try:
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
         except (ValueError, ProcessLookupError):
             pass
 

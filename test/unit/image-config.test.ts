@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { finalDockerfile } from '../../src/docker/final-image';
-import { checkImageTags, parseImageConfig } from '../../src/docker/image-config';
+import { parseImageConfig } from '../../src/docker/image-config';
 import { StrataError } from '../../src/protocol/frames';
 
 function badConfig(fn: () => unknown, pattern: RegExp) {
@@ -44,13 +44,6 @@ describe('parseImageConfig', () => {
   it('refuses env that is not a mapping', () => badConfig(() => parseImageConfig('db', { env: ['A=1'] }), /strata_config.env of host db must be a mapping/));
   it('refuses a malformed port', () => badConfig(() => parseImageConfig('web', { ports: ['eighty'] }), /port "eighty"/));
   it('refuses a cmd of the wrong shape', () => badConfig(() => parseImageConfig('web', { cmd: { a: 1 } }), /strata_config.cmd/));
-});
-
-describe('checkImageTags', () => {
-  it('accepts registry, path and tag forms', () => {
-    assert.deepEqual(checkImageTags('web', ['shop/web:latest', 'localhost:5000/a/b:1.2', 'web']), ['shop/web:latest', 'localhost:5000/a/b:1.2', 'web']);
-  });
-  it('refuses an invalid name, naming it', () => badConfig(() => checkImageTags('web', ['Shop/Web']), /strata_image "Shop\/Web" of host web/));
 });
 
 describe('finalDockerfile', () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { claimPidFile, readPid, releasePidFile } from '../../src/cli/pid-file';
+import { claimPidFile, readPid, releasePidFile, statFields } from '../../src/cli/pid-file';
 
 const pidFile = () => join(mkdtempSync(join(tmpdir(), 'strata-pid-')), 'engine.pid');
 // A process ID no process has (above the kernel's pid_max).
@@ -36,5 +36,21 @@ describe('an engine pid file', () => {
     claimPidFile(join(path, '..', 'own.pid'));
     releasePidFile(join(path, '..', 'own.pid'));
     assert.equal(readPid(join(path, '..', 'own.pid')), undefined);
+  });
+});
+
+describe("a process's start time", () => {
+  it('is read after the command name, whatever that name holds', () => {
+    const stat = '4242 (a) b (c)) S 1 4242 4242 0 -1 4194304 104 0 0 0 0 0 0 0 20 0 1 0 123698 3133440 415';
+    assert.equal(statFields(stat)[0], 'S');
+    assert.equal(statFields(stat)[19], '123698');
+  });
+
+  it('is what a claimed pid file records beside the process ID', () => {
+    const path = pidFile();
+    claimPidFile(path);
+    const [pid, started] = readFileSync(path, 'utf8').trim().split('\n');
+    assert.equal(Number(pid), process.pid);
+    assert.equal(started, statFields(readFileSync('/proc/self/stat', 'utf8'))[19]);
   });
 });

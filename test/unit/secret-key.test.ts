@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -22,6 +22,10 @@ describe('a damaged sealing key file', () => {
       () => storedText(seal(packValue({ secret: 'x' }), key)),
       (err: unknown) => err instanceof StrataError && err.message.includes(secretKeyPath()) && /remove it/.test(err.message) && /STRATA_SECRET/.test(err.message),
     );
+  });
+
+  it('is named by check(), before any value is sealed', () => {
+    assert.throws(() => new SealingKey(undefined, secretKeyPath()).check(), /does not hold a key/);
   });
 
   it('does not stop values that need no key', () => {
@@ -59,6 +63,28 @@ describe('a sealing key file that cannot be used', () => {
       }
     });
   }
+
+  for (const [what, make] of cases) {
+    it(`is named by check() when it is ${what}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'strata-key-'));
+      try {
+        const path = make(dir);
+        assert.throws(() => new SealingKey(undefined, path).check(), (err: unknown) => err instanceof StrataError && err.message.includes(path));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('is not made by check() when absent: only a sealed value makes it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-key-'));
+    try {
+      new SealingKey(undefined, keyFilePath(dir)).check();
+      assert.equal(existsSync(keyFilePath(dir)), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('may hold its key in upper-case hex', () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-key-'));
