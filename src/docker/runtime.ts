@@ -20,7 +20,6 @@ import { StrataError } from '../protocol/frames';
 import { imageOrPull } from './base-image';
 import { dockerCall, followProgress, unlessGone } from './client';
 import { engineContainerName, IMAGE_SHELL, removeContainer, RUNTIME_DIR, RuntimeMount } from './containers';
-import type { Logger } from '../engine/log';
 
 /** The labels of a runtime's image and volume: its ID, and the recipe it was made by. */
 export const RUNTIME_LABEL = 'strata.runtime';
@@ -69,12 +68,17 @@ const RECIPE_ID = createHash('sha256').update(RECIPE).digest('hex').slice(0, 16)
 /** Runtimes being found or made, per daemon: builds that open hosts at once wait for the same one. */
 const inFlight = new WeakMap<Dockerode, Promise<MountedRuntime>>();
 
+/** Where making the runtime is said (the engine's logger is one). */
+export interface ProgressLog {
+  info(event: string, fields?: Record<string, string | number | boolean | null | undefined>): void;
+}
+
 /**
  * The runtime, made first if this daemon has none; `builder` is the Debian
  * image it is made in. Looked up for every host that needs it (two requests),
  * since a volume can be removed between builds.
  */
-export function mountedRuntime(docker: Dockerode, builder: string, log: Logger): Promise<MountedRuntime> {
+export function mountedRuntime(docker: Dockerode, builder: string, log: ProgressLog): Promise<MountedRuntime> {
   let runtime = inFlight.get(docker);
   if (!runtime) {
     runtime = findOrMakeRuntime(docker, builder, log);
@@ -85,7 +89,7 @@ export function mountedRuntime(docker: Dockerode, builder: string, log: Logger):
   return runtime;
 }
 
-async function findOrMakeRuntime(docker: Dockerode, builder: string, log: Logger): Promise<MountedRuntime> {
+async function findOrMakeRuntime(docker: Dockerode, builder: string, log: ProgressLog): Promise<MountedRuntime> {
   const image = (await runtimeImage(docker)) ?? (await makeRuntimeImage(docker, builder, log));
   const volume = `strata-runtime-${image.id}`;
   const found = await dockerCall('looking for the Python runtime volume', () => unlessGone(docker.getVolume(volume).inspect()));
@@ -111,7 +115,7 @@ async function runtimeImage(docker: Dockerode): Promise<RuntimeImage | undefined
   return newest && id ? { imageId: newest.Id, id } : undefined;
 }
 
-async function makeRuntimeImage(docker: Dockerode, builder: string, log: Logger): Promise<RuntimeImage> {
+async function makeRuntimeImage(docker: Dockerode, builder: string, log: ProgressLog): Promise<RuntimeImage> {
   await imageOrPull(
     docker,
     builder,
