@@ -176,7 +176,10 @@ describe('an engine that serves build after build', () => {
         return { kinds: strataLines(run.out, host).map((l) => l.split(',')[0]), started };
       };
       // Each commit is followed by a container for the next task, the last one's too: nothing is known yet.
-      assert.deepEqual(await build(['-e', 'last=first']), { kinds: ['built', 'built'], started: 3 });
+      // That last one's start races the build's end, which cuts it short: 2 or 3 starts.
+      const first = await build(['-e', 'last=first']);
+      assert.deepEqual(first.kinds, ['built', 'built']);
+      assert.ok(first.started === 2 || first.started === 3, `${first.started} containers started`);
       // The last task changed: it runs in one container, and none is started for a task after it.
       assert.deepEqual(await build(['-e', 'last=second']), { kinds: ['cached', 'built'], started: 1 });
       assert.equal(fileInImage(tag, '/last'), 'second\n');
