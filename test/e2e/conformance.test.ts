@@ -99,15 +99,17 @@ function taskLines(out: string): Record<string, string[]> {
 }
 
 /**
- * The warnings and deprecations the run printed, first line of each, in
- * order; without the one ansible-core 2.19+ prints for every third-party
- * strategy (strata's own, not the play's).
+ * The warnings and deprecations the run printed, first line of each, sorted
+ * (hosts run side by side, so theirs come in any order); without the one
+ * ansible-core 2.19+ prints for every third-party strategy (strata's own,
+ * not the play's).
  */
 function warnings(out: string): string[] {
   return out
     .split('\n')
     .filter((l) => /^\[(WARNING|DEPRECATION WARNING)\]: /.test(l))
-    .filter((l) => !/strategy plugins not included in ansible\.builtin|^\[WARNING\]: Deprecation warnings can be disabled/.test(l));
+    .filter((l) => !/strategy plugins not included in ansible\.builtin|^\[WARNING\]: Deprecation warnings can be disabled/.test(l))
+    .sort();
 }
 
 /** Differences between two manifests, for a readable failure. */

@@ -66,7 +66,12 @@ class StandInEngine:
             request = protocol.decode(data)
             self.received.append((number, request))
             reply = protocol.encode(dict(self.answer(request), id=request['id']))
-            threading.Timer(self.delay if answered else 0, self._send, (conn, 0x82, reply)).start()
+            delay = self.delay if answered else 0
+            if delay:
+                threading.Timer(delay, self._send, (conn, 0x82, reply)).start()
+            else:
+                # In order, as the engine answers one host's requests: timer threads may start in any order.
+                self._send(conn, 0x82, reply)
             answered += 1
 
     def _send(self, conn, first_byte, payload):
