@@ -6,6 +6,10 @@ NODE_TEST   := node --test --test-reporter=spec
 # Each suite's time, printed as a table at the end of `make test`.
 TIMES       := .cache/test-times.tsv
 TIMED       := scripts/timed.sh $(TIMES)
+# What a test target sets up first when run on its own; `make test` sets up
+# once, then runs each with these empty.
+READY       ?= setup
+NODE_READY  ?= node
 
 .PHONY: setup packages docker base-image node ansible-versions demo test test-unit test-python test-e2e test-ansible-versions clean-cache bench
 
@@ -40,7 +44,7 @@ ansible-versions: docker
 # engine's flattening, which no Ansible release changes.
 E2E_2.19 := ansible-version conformance example play-vars
 E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage play-vars
-test-ansible-versions: setup
+test-ansible-versions: $(READY)
 	@$(TIMED) "setup: ansible-core $(ANSIBLE_VERSIONS)" $(MAKE) --no-print-directory ansible-versions
 	@status=0; for v in $(ANSIBLE_VERSIONS); do \
 	  echo "== ansible-core $$v"; \
@@ -60,18 +64,18 @@ test:
 	@rm -f $(TIMES); status=0; \
 	$(TIMED) "setup: packages, Docker, base images, node" $(MAKE) --no-print-directory setup || status=1; \
 	[ $$status -ne 0 ] || for suite in test-unit test-python test-e2e test-ansible-versions; do \
-	  $(MAKE) --no-print-directory $$suite || status=1; \
+	  $(MAKE) --no-print-directory READY= NODE_READY= $$suite || status=1; \
 	done; \
 	$(TIMED) --table; exit $$status
 
-test-unit: node
+test-unit: $(NODE_READY)
 	@$(TIMED) unit $(NODE_TEST) dist/test/unit/
 
 test-python:
 	@$(TIMED) "pytest 2.14" $(PYTHON) -m pytest -q test/python
 
 # One file at a time, each timed; all run, and any failure fails the target.
-test-e2e: setup
+test-e2e: $(READY)
 	@status=0; for f in dist/test/e2e/*.test.js; do \
 	  $(TIMED) "e2e 2.14 $$(basename $$f .test.js)" $(NODE_TEST) --test-concurrency=1 $$f || status=1; \
 	done; exit $$status
