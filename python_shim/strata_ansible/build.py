@@ -21,7 +21,7 @@ from . import fetched_files, launcher, protocol, report, target
 from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
-from .replay import stored_form
+from .replay import looped, stored_form
 from .runtime_inputs import module_interpreter
 from .settings import Settings
 from .stopwatch import stopwatch
@@ -60,16 +60,6 @@ class Pending:
         self.hit = hit
         self.described = described
         self.playbook_dir = playbook_dir
-
-
-class Held:
-    """A failure Ansible counted against its host, kept waiting: whether it
-    is cached (the host's errors were cleared, as `meta: clear_host_errors`
-    does, and the host went on) or dropped (the host stayed failed) is known
-    only when the host is next heard of."""
-
-    def __init__(self, stored):
-        self.stored = stored
 
 
 class Hit:
@@ -144,7 +134,10 @@ class Build:
         self.partial_run = _partial_run(context.CLIARGS)
         self.hosts = {}
         self._pending = {}
-        # Per host, its failure waiting for the host's next task or the end (Held).
+        # Per host, the stored result of a failure Ansible counted against it,
+        # waiting: whether it is cached (the host's errors were cleared, as
+        # `meta: clear_host_errors` does, and the host went on) or dropped (the
+        # host stayed failed) is known only when the host is next heard of.
         self._held = {}
         # The play being run, which knows whether a host is failed now.
         self._iterator = None
@@ -226,7 +219,7 @@ class Build:
             self._pending[key] = Pending(True, described, task_vars['playbook_dir'])
             result = protocol.unpack_result(reply['result'])
             if action in fetched_files.ACTIONS:
-                result = fetched_files.put_back(result, _looped(task), task_vars['playbook_dir'])
+                result = fetched_files.put_back(result, looped(task), task_vars['playbook_dir'])
             return Hit(described, result)
         record.misses += 1
         self._pending[key] = Pending(False, described, task_vars['playbook_dir'])
@@ -306,11 +299,11 @@ class Build:
         outcome = protocol.DISCARD if self.check_mode else _outcome(task_result)
         stored = to_plain(stored_form(api.result_data(task_result))) if outcome == protocol.COMMIT else None
         if outcome == protocol.COMMIT and failed_for_good:
-            self._held[host.name] = Held(stored)
+            self._held[host.name] = stored
             return
         if stored is not None and (task.resolved_action or task.action) in fetched_files.ACTIONS:
             try:
-                fetched_files.keep_fetched(stored, _looped(task), fetched_files.sources(pending.described.inputs),
+                fetched_files.keep_fetched(stored, looped(task), fetched_files.sources(pending.described.inputs),
                                            pending.playbook_dir)
             except fetched_files.NotKept as e:
                 report.not_kept(host.name, str(e))
@@ -320,9 +313,9 @@ class Build:
     def _settle_held(self, host, keep):
         """Caches the host's held failure when its errors were cleared (the
         same rescue path then runs on a hit), else drops it."""
-        held = self._held.pop(host, None)
-        if held is not None:
-            self._task_done(host, protocol.COMMIT if keep else protocol.DISCARD, held.stored if keep else None)
+        if host in self._held:
+            stored = self._held.pop(host)
+            self._task_done(host, protocol.COMMIT if keep else protocol.DISCARD, stored if keep else None)
 
     def _task_done(self, host, outcome, stored):
         reply = self.client.request(protocol.task_done(host, outcome, stored))
@@ -514,8 +507,4 @@ def _carries_failure(iterator, host):
             return True
         state = state.tasks_child_state or state.rescue_child_state or state.always_child_state
     return False
-
-
-def _looped(task):
-    return task.loop is not None or bool(task.loop_with)
 

@@ -21,10 +21,14 @@ def stored_form(result):
     return api.to_stored(dict(result))
 
 
+def looped(task):
+    """Whether the task runs a loop, so its result holds one result per item."""
+    return task.loop is not None or bool(task.loop_with)
+
+
 def _executions(result, task):
     """The results of each time the module ran: per loop item, or the one."""
-    looped = task.loop is not None or task.loop_with
-    runs = result.get('results', []) if looped else [result]
+    runs = result.get('results', []) if looped(task) else [result]
     return [one for one in runs if isinstance(one, dict) and not one.get('skipped')]
 
 
@@ -46,13 +50,12 @@ def reconsider_whens(result, task, task_vars, loader):
     fingerprint. `result` is changed in place."""
     if not (task.changed_when or task.failed_when):
         return
-    looped = task.loop is not None or task.loop_with
     for one in _executions(result, task):
         variables = dict(task_vars, **api.item_vars(one, task))
         if task.register:
             variables[task.register] = api.register_value(one)
         api.reconsider_whens(one, task, variables, loader)
-    if looped:
+    if looped(task):
         items = [i for i in result.get('results', []) if isinstance(i, dict)]
         result['changed'] = any(i.get('changed') for i in items)
         if any(i.get('failed') for i in items):
@@ -86,7 +89,7 @@ def _inject(strategy, queue, host, task, task_vars, stored, task_fields):
     result = api.from_stored(dict(stored))
     reconsider_whens(result, task, task_vars, strategy._loader)
     renotify(result, task, task_vars, strategy._loader)
-    if task.loop is not None or task.loop_with:
+    if looped(task):
         for item in result.get('results', []):
             item_vars = dict(task_vars, **api.item_vars(item, task)) if isinstance(item, dict) else task_vars
             _relabel(item, task, item_vars, strategy._loader)
