@@ -21,6 +21,7 @@ from . import fetched_files, launcher, protocol, report, target
 from .compat import api
 from .engine import EngineError, PrivateEngine, connect
 from .plain import to_plain
+from .provenance import Sources
 from .replay import looped, stored_form
 from .runtime_inputs import module_interpreter
 from .settings import Settings
@@ -143,6 +144,8 @@ class Build:
         self._iterator = None
         # Per host, the hits the engine said come next (a reply's `ahead`), in order.
         self._ahead = {}
+        # What each host's final image's provenance names of the run.
+        self._sources = Sources()
         self._client = None
         self._local = None if self.settings.engine else _local_engine(self.settings)
         self._started = time.monotonic()
@@ -209,6 +212,7 @@ class Build:
         if described is SKIPPED:
             return None
         self._settle_held(host.name, keep=not _carries_failure(self._iterator, host))
+        self._sources.note(host.name, task, described, task_vars.get('playbook_dir'))
         reply = self._ask(host.name, protocol.task(
             host.name, described.label, described.inputs, lookup=not (self.settings.no_cache or self.check_mode),
             cacheable=cacheable, invalidates=invalidates, secret=described.secret))
@@ -254,7 +258,8 @@ class Build:
                             for name in ('strata_push', 'strata_squash'))
             python_use = str(template(task_vars.get('strata_python') or 'auto'))
             opened = self.client.request(protocol.open_host(host, str(base), [str(t) for t in tags], config, push, squash,
-                                                            python_use, _interpreter(task_vars, template)))
+                                                            python_use, _interpreter(task_vars, template),
+                                                            _source_date_epoch(task_vars, template)))
             runtime = opened.get('runtime')
             files = (launcher.scratch_files(runtime['python'], runtime['shell']) if runtime
                      else launcher.scratch_files())
@@ -356,7 +361,7 @@ class Build:
                 if self.partial_run:
                     report.not_tagged_partial(record.name)
                     continue
-                reply = self.client.request(protocol.finish_host(record.name))
+                reply = self.client.request(protocol.finish_host(record.name, self._sources.for_host(record.name)))
                 report.tagged(record.name, reply['image'], reply['tags'])
                 for tag in reply['pushed']:
                     report.pushed(record.name, tag)
@@ -479,6 +484,16 @@ def _undelegated_from_itself(task, host, template):
 def _partial_run(cli_args):
     tags = set(cli_args.get('tags') or ()) - {'all'}
     return bool(tags or cli_args.get('skip_tags') or cli_args.get('start_at_task'))
+
+
+def _source_date_epoch(task_vars, template):
+    """The host's SOURCE_DATE_EPOCH: its strata_source_date_epoch, else the
+    run's environment; with the name of what set it, for the engine's error."""
+    value = template(task_vars.get('strata_source_date_epoch'))
+    if value is not None and value != '':
+        return to_plain(value), 'strata_source_date_epoch'
+    value = os.environ.get('SOURCE_DATE_EPOCH')
+    return (value, 'SOURCE_DATE_EPOCH') if value else None
 
 
 def _cacheable(task_vars, template):

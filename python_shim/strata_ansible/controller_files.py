@@ -9,6 +9,7 @@ controller and mtimes do not, so a fresh checkout elsewhere fingerprints the
 same.
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -77,6 +78,27 @@ def _sha256_file(path):
     return digest.hexdigest()
 
 
+# The controller files read while noting_sources() is open (see there).
+_noted = None
+
+
+@contextlib.contextmanager
+def noting_sources():
+    """Collects, as a set of absolute paths, the controller files the
+    fingerprint reads meanwhile: the files a final image's provenance names."""
+    global _noted
+    outer, _noted = _noted, set()
+    try:
+        yield _noted
+    finally:
+        _noted = outer
+
+
+def _note(path):
+    if _noted is not None:
+        _noted.add(os.path.abspath(path))
+
+
 def _entry(arg, name, sha, mode):
     return {'arg': arg, 'path': name, 'sha256': sha, 'mode': mode}
 
@@ -98,6 +120,7 @@ def _tree_entries(arg, name, root, follow, preserve):
             elif stat.S_ISDIR(info.st_mode):
                 entries.append(_entry(arg, relative + '/', None, _mode(info, preserve)))
             else:
+                _note(full)
                 entries.append(_entry(arg, relative, _sha256_file(full), _mode(info, preserve)))
     return sorted(entries, key=lambda e: e['path'])
 
@@ -105,6 +128,7 @@ def _tree_entries(arg, name, root, follow, preserve):
 def _file_or_tree(arg, name, path, follow=True, preserve=False):
     if os.path.isdir(path):
         return _tree_entries(arg, name, path, follow, preserve)
+    _note(path)
     return [_entry(arg, name, _sha256_file(path), _mode(os.stat(path), preserve))]
 
 
@@ -163,6 +187,7 @@ def _core_inputs(reader, args, search_path, task_vars, loader, preserve):
     path = loader.path_dwim_relative_stack(search_path, reader.subdir, given)
     arg = reader.arg or 'script'
     if reader.subdir == 'templates':
+        _note(path)
         rendered = render_template(path, args, task_vars, loader)
         sha = hashlib.sha256(rendered.encode('utf-8', errors='surrogateescape')).hexdigest()
         return [_entry(arg, given, sha, _mode(os.stat(path), preserve))]

@@ -8,7 +8,7 @@ import zlib
 
 import msgpack
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 CLIENT_NAME = 'strata-ansible/1'
 
 # What task_done tells the engine to do with the container after a task.
@@ -29,9 +29,11 @@ def hello(purpose='build'):
     return {'type': 'hello', 'protocol': PROTOCOL_VERSION, 'client': CLIENT_NAME, 'purpose': purpose}
 
 
-def open_host(host, base, tags, config, push, squash, python_use, interpreter):
+def open_host(host, base, tags, config, push, squash, python_use, interpreter, source_date_epoch=None):
+    """`source_date_epoch`: None, or (value, the name of the variable that set it)."""
+    epoch = None if source_date_epoch is None else {'value': source_date_epoch[0], 'from': source_date_epoch[1]}
     return {'type': 'open_host', 'host': host, 'base': base, 'tags': tags, 'config': config, 'push': push,
-            'squash': squash, 'python': {'use': python_use, 'interpreter': interpreter}}
+            'squash': squash, 'python': {'use': python_use, 'interpreter': interpreter}, 'source_date_epoch': epoch}
 
 
 def scratch_files(host, files):
@@ -64,8 +66,8 @@ def unpack_result(packed):
     return decode(zlib.decompress(packed, wbits=-15))
 
 
-def finish_host(host):
-    return {'type': 'finish_host', 'host': host}
+def finish_host(host, provenance=None):
+    return {'type': 'finish_host', 'host': host, 'provenance': provenance}
 
 
 def end_build():

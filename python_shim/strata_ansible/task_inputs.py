@@ -14,7 +14,7 @@ from ansible.release import __version__ as ANSIBLE_VERSION
 
 from .code_inputs import code_digests, no_log_options
 from .compat import api
-from .controller_files import file_inputs, short_action
+from .controller_files import file_inputs, noting_sources, short_action
 from .plain import to_plain
 from .runtime_inputs import runtime_inputs, stop_inputs
 from .stopwatch import stopwatch
@@ -29,11 +29,13 @@ class Described:
     """A task ready to be looked up: its fingerprint inputs, a short label, and
     the task fields a replayed result carries (as a worker's result would)."""
 
-    def __init__(self, inputs, label, secret, task_fields):
+    def __init__(self, inputs, label, secret, task_fields, sources=()):
         self.inputs = inputs
         self.label = label
         self.secret = secret
         self.task_fields = task_fields
+        # The controller files its fingerprint read, by absolute path (for the image's provenance).
+        self.sources = sources
 
 
 SKIPPED = object()  # `when` is false (for every loop item): the worker skips it without a connection
@@ -42,6 +44,14 @@ SKIPPED = object()  # `when` is false (for every loop item): the worker skips it
 def describe(task, host, task_vars, play_context, loader):
     """Described, or SKIPPED. Raises whatever templating raises: such a task
     cannot be fingerprinted, and will fail the same way in the worker."""
+    with noting_sources() as sources:
+        described = _described(task, host, task_vars, play_context, loader)
+    if described is not SKIPPED:
+        described.sources = sorted(sources)
+    return described
+
+
+def _described(task, host, task_vars, play_context, loader):
     action = task.resolved_action or task.action
     playbook_dir = task_vars.get('playbook_dir')
     task_vars = _with_search_path(task, task_vars, loader)

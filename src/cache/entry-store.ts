@@ -4,12 +4,14 @@
 // ones opened with the engine's key.
 
 import type Dockerode from 'dockerode';
-import { unlessGone } from '../docker/client';
+import { dockerCall, unlessGone } from '../docker/client';
 import type { Committed } from '../docker/layers';
 import { isBlobRef, labelsWithValues, storedValue } from './blob-store';
 import { CACHE_REPO, entryLabels, entryTag, FoundEntry, foundEntry, LABEL, namesLink, NewEntry } from './entries';
 import { HostIndex } from './host-index';
 import { HostIndexes } from './image-events';
+import { Attestation, provenanceStatement, signStatement } from './provenance';
+import { keepProvenance, pushProvenance } from './provenance-store';
 import { RemoteCache } from './remote';
 import { parseStoredText, SealingKey, StoredBytes } from './stored-value';
 import { Turns } from './turns';
@@ -111,6 +113,20 @@ export class DockerEntryStore {
   /** Pushes a committed entry to the registry cache, if there is one. */
   async share(imageId: string, fingerprint: string): Promise<void> {
     await this.remote?.push(imageId, fingerprint);
+  }
+
+  async attest(attestation: Attestation, push: boolean): Promise<string[]> {
+    const [image, base] = await Promise.all(
+      [attestation.imageId, attestation.base.id].map((id) => dockerCall('reading the image to attest', () => this.docker.getImage(id).inspect())),
+    );
+    const statement = provenanceStatement({
+      ...attestation,
+      image: { id: attestation.imageId, tags: attestation.tags, layers: image.RootFS?.Layers ?? [] },
+      base: { ...attestation.base, digests: base.RepoDigests ?? [], layers: base.RootFS?.Layers ?? [] },
+      finishedOn: new Date(),
+    });
+    await keepProvenance(this.docker, attestation.imageId, attestation.tags, signStatement(this.sealing, statement));
+    return push ? pushProvenance(this.docker, attestation.imageId, attestation.tags) : [];
   }
 
   private async decode(

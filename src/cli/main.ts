@@ -93,6 +93,21 @@ Example:
     .action(lazy(() => import('./history'), 'historyCommand'));
 
   cli
+    .command('provenance')
+    .description('Show how an image was made: its base, ansible-core, files, and each task\'s layer (SLSA provenance).')
+    .argument('<image>', 'an image tag or ID')
+    .option('--json', 'print the in-toto statement as JSON')
+    .option('--verify', 'check the image\'s layers against the document and its signature by this cache\'s key; exit 1 at the first mismatch')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ strata provenance strata-example/web:latest
+  $ strata provenance strata-example/web:latest --verify`,
+    )
+    .action(lazy(() => import('./provenance'), 'provenanceCommand'));
+
+  cli
     .command('explain')
     .description("Say why a task missed the cache: which of its inputs differ from the closest earlier entry's.")
     .argument('<host-or-fingerprint>', "an inventory host (its latest build's first built task) or an entry's fingerprint")

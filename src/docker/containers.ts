@@ -112,6 +112,8 @@ export interface ContainerStart {
   network?: string;
   scratchFiles: ScratchFiles;
   runtime?: RuntimeMount;
+  /** Variables (NAME=value) the container's commands get, over the image's. */
+  env?: string[];
 }
 
 /**
@@ -142,6 +144,7 @@ export async function startBuildContainer(docker: Dockerode, opts: ContainerStar
       // the attached stdout (one request fewer than an exec), and becomes the
       // exec agent, or waits itself.
       Cmd: tied ? [shell, '-c', startScript(files, shell, opts.runtime), 'strata', ...Object.values(files)] : [shell],
+      Env: opts.env,
       OpenStdin: true,
       StdinOnce: tied,
       Hostname: opts.network ? undefined : safeName(opts.host),

@@ -14,6 +14,7 @@ import { dockerCall, followProgress, fullImageId, isPodman, removeImageIfPresent
 import { removeContainer } from './containers';
 import { quote } from './dockerfile';
 import { ImageConfig } from './image-config';
+import { ChainStep, composeConfig, loadComposedImage } from './reproducible-image';
 import { SQUASHED_LABEL, squashOverBase } from './squash';
 
 export function finalDockerfile(fromId: string, config: ImageConfig, base: BaseCommand): string {
@@ -146,12 +147,18 @@ export interface FinalImageSpec {
   tags: string[];
   /** strata_squash: the task layers as one layer over the base's. */
   squash: boolean;
+  /** SOURCE_DATE_EPOCH: the image's config is written by strata, dated then (reproducible-image.ts). */
+  epoch?: number;
+  /** The chain's steps after the base, for the history of a reproducible image. */
+  steps: ChainStep[];
 }
 
 export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): Promise<string> {
   const cmd = opts.config.cmd ?? opts.base.cmd;
   const entrypoint = opts.config.entrypoint ?? opts.base.entrypoint;
-  const key = createHash('sha256').update(JSON.stringify([opts.fromId, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');
+  // A reproducible image names its layers, not the tip's image ID, which differs on every daemon.
+  const from = opts.epoch === undefined ? opts.fromId : [opts.fromLayers, opts.epoch];
+  const key = createHash('sha256').update(JSON.stringify([from, opts.config, cmd, entrypoint, opts.labels, opts.squash])).digest('hex');
   const labels = { ...(opts.config.labels ?? {}), ...opts.labels, [FINAL_LABEL]: key };
   const existing = opts.tags.length
     ? await alreadyBuilt(docker, opts.tags[0], key, opts.fromLayers, opts.squash)
@@ -161,6 +168,7 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
     await tagAll(docker, existing, opts.tags.slice(1));
     return existing;
   }
+  if (opts.epoch !== undefined) return reproducibleFinal(docker, opts, { cmd, entrypoint, config: opts.config, labels }, opts.epoch);
   // Podman's commit takes the container's config, not the body's: with neither
   // command nor entrypoint, only its builder can write that.
   const byBuilder = !cmd?.length && !entrypoint?.length && (await isPodman(docker));
@@ -175,6 +183,19 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
   }
   const squashed = await squashOverBase(docker, configured, opts.base.id, opts.tags);
   await removeImageIfPresent(docker, configured);
+  return squashed;
+}
+
+/** The final image of a build with SOURCE_DATE_EPOCH: the same ID wherever the same layers are built. */
+async function reproducibleFinal(docker: Dockerode, opts: FinalImageSpec, final: FinalConfig, epoch: number): Promise<string> {
+  const config = await composeConfig(docker, { baseId: opts.base.id, layers: opts.fromLayers, steps: opts.steps, ...final, epoch });
+  const composed = await loadComposedImage(docker, config, opts.fromLayers.length);
+  if (!opts.squash) {
+    await tagAll(docker, composed, opts.tags);
+    return composed;
+  }
+  const squashed = await squashOverBase(docker, composed, opts.base.id, opts.tags, epoch);
+  await removeImageIfPresent(docker, composed);
   return squashed;
 }
 

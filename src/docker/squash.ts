@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
+import { loadImageArchive } from './image-load';
+import { rfc3339 } from './reproducible-image';
 
 export const SQUASHED_LABEL = 'strata.squashed';
 const WHITEOUT = '.wh.';
@@ -66,7 +67,7 @@ async function applyLayer(layer: string, merged: string, whiteouts: Set<string>,
 }
 
 /** Writes the merged tree, with its whiteout and opaque markers, as one layer tar; returns its diff ID. */
-async function writeLayer(merged: string, whiteouts: Set<string>, opaques: Set<string>, out: string): Promise<string> {
+async function writeLayer(merged: string, whiteouts: Set<string>, opaques: Set<string>, out: string, epoch: number | undefined): Promise<string> {
   for (const gone of whiteouts) {
     await mkdir(join(merged, posix.dirname(gone)), { recursive: true });
     await writeFile(join(merged, posix.dirname(gone), WHITEOUT + posix.basename(gone)), '');
@@ -74,7 +75,9 @@ async function writeLayer(merged: string, whiteouts: Set<string>, opaques: Set<s
   for (const dir of opaques) await writeFile(join(merged, dir, OPAQUE), '');
   // Entries by name, never ".": the layer must not carry metadata for / itself.
   const top = await readdir(merged);
-  await tar(['-c', '--numeric-owner', '-f', out, '-C', merged, ...top]);
+  // With SOURCE_DATE_EPOCH, the same files make the same bytes: in name order, no time past the epoch.
+  const reproducible = epoch === undefined ? [] : ['--sort=name', `--mtime=@${epoch}`, '--clamp-mtime'];
+  await tar(['-c', '--numeric-owner', ...reproducible, '-f', out, '-C', merged, ...top]);
   const digest = createHash('sha256');
   await pipeline(createReadStream(out), digest);
   return `sha256:${digest.digest('hex')}`;
@@ -107,7 +110,7 @@ function historyOfLayers(history: { empty_layer?: boolean }[], count: number): {
 }
 
 /** Loads `imageId` squashed over `baseId` as a new image with `tags`; returns its ID. */
-export async function squashOverBase(docker: Dockerode, imageId: string, baseId: string, tags: string[]): Promise<string> {
+export async function squashOverBase(docker: Dockerode, imageId: string, baseId: string, tags: string[], epoch?: number): Promise<string> {
   const baseLayers = (await dockerCall('reading the base image', () => docker.getImage(baseId).inspect())).RootFS.Layers ?? [];
   const work = await mkdtemp(join(tmpdir(), 'strata-squash-'));
   try {
@@ -121,12 +124,12 @@ export async function squashOverBase(docker: Dockerode, imageId: string, baseId:
     for (const layer of upper) await applyLayer(layer, merged, whiteouts, opaques);
     const load = join(work, 'load');
     await mkdir(join(load, 'squashed'), { recursive: true });
-    const diffId = await writeLayer(merged, whiteouts, opaques, join(load, 'squashed', 'layer.tar'));
+    const diffId = await writeLayer(merged, whiteouts, opaques, join(load, 'squashed', 'layer.tar'), epoch);
     const config = saved.config as Record<string, unknown> & { config?: { Labels?: Record<string, string> } };
     config.rootfs = { type: 'layers', diff_ids: [...baseLayers, diffId] };
     config.history = [
       ...historyOfLayers(saved.config.history ?? [], baseLayers.length),
-      { created: new Date().toISOString(), created_by: `strata: ${upper.length} task layers squashed into one` },
+      { created: epoch === undefined ? new Date().toISOString() : rfc3339(epoch), created_by: `strata: ${upper.length} task layers squashed into one` },
     ];
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), [SQUASHED_LABEL]: 'true' } };
     await writeFile(join(load, 'config.json'), JSON.stringify(config));
@@ -135,15 +138,8 @@ export async function squashOverBase(docker: Dockerode, imageId: string, baseId:
     await writeFile(join(load, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: tags, Layers: [...baseFiles, 'squashed/layer.tar'] }]));
     const tarball = join(work, 'image.tar');
     await tar(['-c', '-f', tarball, '-C', load, 'manifest.json', 'config.json', 'squashed']);
-    const loaded = await dockerCall('loading the squashed image', async () => {
-      const stream = await docker.loadImage(createReadStream(tarball));
-      let text = '';
-      for await (const chunk of stream as unknown as AsyncIterable<Buffer>) text += chunk.toString();
-      return text;
-    });
-    const id = /Loaded image ID: (sha256:[0-9a-f]{64})|"error":"([^"]+)"/.exec(loaded);
-    if (id?.[2]) throw new StrataError('docker_error', `Docker could not load the squashed image: ${id[2]}`);
-    return tags.length ? (await docker.getImage(tags[0]).inspect()).Id : (id?.[1] ?? '');
+    const loaded = await loadImageArchive(docker, createReadStream(tarball), 'loading the squashed image');
+    return tags.length ? (await docker.getImage(tags[0]).inspect()).Id : (loaded ?? '');
   } finally {
     await rm(work, { recursive: true, force: true });
   }

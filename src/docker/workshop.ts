@@ -9,6 +9,7 @@ import { buildFinalImage, FinalImageSpec } from './final-image';
 import { flattenedImage, flattenedLayers, layerCount } from './flatten';
 import { changedFiles, commitLayer, CommitOptions, Committed } from './layers';
 import { pushTags } from './registry';
+import { clampChangedFiles } from './timestamps';
 
 export class DockerWorkshop {
   constructor(private readonly docker: Dockerode) {}
@@ -31,6 +32,10 @@ export class DockerWorkshop {
 
   commit(parentImageId: string, opts: CommitOptions): Promise<Committed> {
     return commitLayer(this.docker, parentImageId, opts);
+  }
+
+  async clampTimes(container: BuildContainer, epoch: number): Promise<void> {
+    await clampChangedFiles(this.docker, container.id, epoch);
   }
 
   layerCount(imageId: string): Promise<number> {

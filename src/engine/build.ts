@@ -9,6 +9,7 @@ import { dockerCall, isPodman } from '../docker/client';
 import { checkScratchFiles, isOwnBuildContainer, removeBuildContainers, runCommand } from '../docker/containers';
 import { parseImageConfig } from '../docker/image-config';
 import { checkBaseReference, checkImageTags } from '../docker/reference';
+import { checkClampable, parseSourceDateEpoch } from '../docker/timestamps';
 import {
   ConnectionPurpose,
   ExecReply,
@@ -103,7 +104,7 @@ export class Build {
       case 'task_done':
         return { ...(await this.chain(req.host).taskDone(req)) };
       case 'finish_host':
-        return { ...(await this.chain(req.host).finish()) };
+        return { ...(await this.chain(req.host).finish(req.provenance ?? undefined)) };
       case 'end_build':
         return { containers_left: await this.end() };
     }
@@ -136,17 +137,19 @@ export class Build {
     const tags = checkImageTags(req.host, req.tags);
     const baseRef = checkBaseReference(req.host, req.base);
     const python = checkPythonChoice(req.host, req.python as unknown as Record<string, unknown>);
+    const epoch = parseSourceDateEpoch(req.host, req.source_date_epoch);
     const existing = this.opened.get(req.host);
     if (existing) return existing;
     this.settings.sealing.check();
+    if (epoch !== undefined) await checkClampable(this.docker, req.host, req.source_date_epoch!.from);
     const base = await resolveBaseImage(this.docker, req.host, baseRef);
     const { runtime, imageShell } = await this.runtimeFor(base.id, python);
     const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
     this.hosts.set(
       req.host,
-      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, entries, workshop: this.workshop, log: this.buildLog, ahead: this.ahead }),
+      new HostChain({ host: req.host, build: this.id, base, config, tags, push: req.push, squash: req.squash, runtime, epoch, entries, workshop: this.workshop, log: this.buildLog, ahead: this.ahead }),
     );
-    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null, index_kept: entries.indexKept });
+    this.log.info('host opened', { host: req.host, base: req.base, base_id: base.id.slice(7, 19), runtime: runtime?.id ?? null, source_date_epoch: epoch ?? null, index_kept: entries.indexKept });
     const reply = { base_id: base.id, runtime: runtime ? { python: runtime.python, shell: runtime.shell, image_shell: imageShell } : null };
     this.opened.set(req.host, reply);
     return reply;

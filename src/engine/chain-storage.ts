@@ -7,6 +7,7 @@
 // the chain use in-memory ones.
 
 import type { FoundEntry, NewEntry } from '../cache/entries';
+import type { Attestation } from '../cache/provenance';
 import type { BuildContainer, ContainerStart } from '../docker/containers';
 import type { FinalImageSpec } from '../docker/final-image';
 import type { CommitOptions, Committed } from '../docker/layers';
@@ -38,6 +39,11 @@ export interface EntryStore {
   recording(fingerprint: string, commit: () => Promise<Committed>): Promise<Committed>;
   /** Shares a committed entry through the registry cache, if there is one. */
   share(imageId: string, fingerprint: string): Promise<void>;
+  /**
+   * Signs and keeps the provenance of a final image, beside it; with `push`,
+   * pushes it beside the image's tags. Returns the references pushed.
+   */
+  attest(attestation: Attestation, push: boolean): Promise<string[]>;
 }
 
 /** Build containers, commits and images. */
@@ -49,6 +55,8 @@ export interface Workshop {
   /** Whether the task that ran in the container changed any file of it. */
   changedFiles(container: BuildContainer): Promise<boolean>;
   commit(parentImageId: string, opts: CommitOptions): Promise<Committed>;
+  /** SOURCE_DATE_EPOCH: sets what the task changed in the container to at most `epoch`, before its commit. */
+  clampTimes(container: BuildContainer, epoch: number): Promise<void>;
   layerCount(imageId: string): Promise<number>;
   /** A one-layer copy of `imageId`, chain link `fingerprint`: its image ID. */
   flattened(imageId: string, fingerprint: string): Promise<string>;

@@ -4,7 +4,8 @@
 // chain's tip; each commit becomes the next tip.
 
 import { extendsByOneTask } from '../cache/chain-check';
-import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
+import { CACHE_REPO, finalImageLabels, FoundEntry, LABEL } from '../cache/entries';
+import { TaskStep } from '../cache/provenance';
 import { fingerprint } from '../cache/fingerprint';
 import { packValue } from '../cache/stored-value';
 import { BaseImage } from '../docker/base-image';
@@ -12,6 +13,7 @@ import { RuntimeMount, SCRATCH_DIR, ScratchFiles } from '../docker/containers';
 import { ImageConfig } from '../docker/image-config';
 import {
   FinishHostReply,
+  BuildInputs,
   HitAhead,
   PlainMap,
   StrataError,
@@ -23,6 +25,7 @@ import {
 import { EntryStore, Workshop } from './chain-storage';
 import { Logger } from './log';
 import { TasksAhead } from './tasks-ahead';
+import { ENGINE_VERSION } from './version';
 import { Worksite, Worksites } from './worksites';
 
 interface Tip {
@@ -58,6 +61,8 @@ export interface HostChainOptions {
   squash: boolean;
   /** The runtime mounted into the host's build containers, whose Python runs the modules. */
   runtime?: RuntimeMount & { id: string };
+  /** SOURCE_DATE_EPOCH: no file a task leaves is newer, and the final image is dated then. */
+  epoch?: number;
   entries: EntryStore;
   workshop: Workshop;
   log: Logger;
@@ -65,8 +70,10 @@ export interface HostChainOptions {
   ahead: TasksAhead;
 }
 
-/** The input that names the mounted runtime a task ran with (see withRuntime). */
+/** The input that names the mounted runtime a task ran with (see withBuildInputs). */
 export const MOUNTED_RUNTIME_INPUT = 'mounted_runtime';
+/** The input that names the SOURCE_DATE_EPOCH a task's files were clamped to (see withBuildInputs). */
+export const EPOCH_INPUT = 'source_date_epoch';
 
 /** What a commit without a result stores. */
 const EMPTY_RESULT = packValue({});
@@ -92,6 +99,9 @@ export class HostChain {
   private askRemote = true;
   /** Why this chain cannot go on: a hit the plugin replayed ahead turned out gone. */
   private broken: StrataError | undefined;
+  /** Every task the chain went through, base first: what the final image's provenance and history name. */
+  private readonly steps: TaskStep[] = [];
+  private readonly started = new Date();
 
   constructor(private readonly opts: HostChainOptions) {
     this.tip = { fingerprint: opts.base.id, imageId: opts.base.id, layers: opts.base.layers };
@@ -116,7 +126,7 @@ export class HostChain {
       throw new StrataError('state', `host ${this.host} asked for a task while "${this.running.label}" is still running`);
     }
     const reusable = this.reusable && req.cacheable;
-    const inputs = this.withRuntime(req.inputs);
+    const inputs = this.withBuildInputs(req.inputs);
     const parent = this.tip.fingerprint;
     const fp = fingerprint({ parent, host: this.host, position: this.position, inputs, cacheable: reusable });
     const lastTaskLastTime = this.endedAfter(parent);
@@ -124,6 +134,7 @@ export class HostChain {
     const hit = req.lookup && reusable ? await this.provenHit(fp, req.label) : undefined;
     if (req.expect) this.checkReplayedAhead(req, fp, hit !== undefined);
     if (hit) {
+      this.record(req.label, inputs, fp, true, hit.layers);
       this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
       this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
       this.opts.log.info('hit', {
@@ -202,13 +213,32 @@ export class HostChain {
   }
 
   /**
-   * The task's inputs, with the mounted runtime's ID when its modules run
-   * with that Python: a task run with another Python is another task, and
-   * `strata explain` says so. Without one, the inputs are the plugin's alone,
-   * so tasks run with the image's own Python keep their fingerprints.
+   * The task's inputs, with what the engine decides of how it runs: the
+   * mounted runtime's ID when its modules run with that Python (a task run
+   * with another Python is another task, and `strata explain` says so), and
+   * the SOURCE_DATE_EPOCH its files are clamped to (entries made with
+   * another epoch, or none, never mix). Without either, the inputs are the
+   * plugin's alone, so such tasks keep their fingerprints.
    */
-  private withRuntime(inputs: PlainMap): PlainMap {
-    return this.opts.runtime ? { ...inputs, [MOUNTED_RUNTIME_INPUT]: this.opts.runtime.id } : inputs;
+  private withBuildInputs(inputs: PlainMap): PlainMap {
+    return {
+      ...inputs,
+      ...(this.opts.runtime ? { [MOUNTED_RUNTIME_INPUT]: this.opts.runtime.id } : {}),
+      ...(this.opts.epoch !== undefined ? { [EPOCH_INPUT]: this.opts.epoch } : {}),
+    };
+  }
+
+  /** Notes a task the chain went through, and the layer it left over the tip. */
+  private record(label: string, inputs: PlainMap, fingerprint: string, cached: boolean, layers: string[]): void {
+    const added = layers.length > this.tip.layers.length;
+    this.steps.push({
+      position: this.position,
+      action: typeof inputs.action === 'string' ? inputs.action : null,
+      label,
+      fingerprint,
+      cached,
+      layer: added ? layers[layers.length - 1] : null,
+    });
   }
 
   async taskDone(req: TaskDoneRequest): Promise<TaskDoneReply> {
@@ -255,6 +285,7 @@ export class HostChain {
     });
     let committed;
     try {
+      if (this.opts.epoch !== undefined) await this.opts.workshop.clampTimes(site.container, this.opts.epoch);
       const commit = () =>
         this.opts.workshop.commit(site.container.imageId, {
           containerId: site.container.id,
@@ -268,6 +299,7 @@ export class HostChain {
       await this.worksites.drop();
       throw err;
     }
+    this.record(task.label, task.inputs, task.fingerprint, false, committed.layers);
     this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
     // An edit of the last task: last time no task came after it, so no container is started for one.
@@ -309,6 +341,7 @@ export class HostChain {
 
   private async adopt(task: RunningTask, first: FoundEntry, ran: number): Promise<TaskDoneReply> {
     const added = first.layers.length > this.tip.layers.length;
+    this.record(task.label, task.inputs, task.fingerprint, true, first.layers);
     this.advance({ fingerprint: task.fingerprint, imageId: first.entry.imageId, layers: first.layers });
     // This container's changes are not in that entry: the next task starts afresh from it.
     await this.worksites.committedLayer(this.tip);
@@ -316,7 +349,7 @@ export class HostChain {
     return { image: first.entry.imageId, new_layer: added, layer_bytes: 0, seconds: ran };
   }
 
-  async finish(): Promise<FinishHostReply> {
+  async finish(inputs?: BuildInputs): Promise<FinishHostReply> {
     if (this.broken) throw this.broken;
     if (this.running) throw new StrataError('state', `host ${this.host} cannot finish while "${this.running.label}" is running`);
     // The final image is made from the tip, not from a container: the host's containers go while it is made.
@@ -324,7 +357,31 @@ export class HostChain {
     if (this.reusable) this.opts.ahead.rememberEnd(this.host, this.tip.fingerprint);
     this.opts.log.info('tagged', { host: this.host, image: image.slice(7, 19), tags: this.opts.tags.join(',') });
     if (this.opts.push) await this.opts.workshop.pushTags(this.opts.tags);
-    return { image, tags: this.opts.tags, pushed: this.opts.push ? this.opts.tags : [] };
+    const attested = await this.attest(image, inputs);
+    return { image, tags: this.opts.tags, pushed: this.opts.push ? [...this.opts.tags, ...attested] : [] };
+  }
+
+  /** Keeps the final image's provenance (and pushes it beside the image); a failure to is said, and costs the image nothing. */
+  private async attest(image: string, inputs: BuildInputs | undefined): Promise<string[]> {
+    const attestation = {
+        host: this.host,
+        imageId: image,
+        tags: this.opts.tags,
+        base: { ref: this.opts.base.ref, id: this.opts.base.id },
+        strata: ENGINE_VERSION,
+        build: this.opts.build,
+        startedOn: this.started,
+        epoch: this.opts.epoch,
+        squash: this.opts.squash,
+        inputs,
+        steps: this.steps,
+    };
+    try {
+      return await this.opts.entries.attest(attestation, this.opts.push);
+    } catch (err) {
+      this.opts.log.warn(`could not keep the provenance of image ${image.slice(7, 19)}: ${(err as Error).message}`, { host: this.host });
+      return [];
+    }
   }
 
   private async finalImage(): Promise<string> {
@@ -335,10 +392,24 @@ export class HostChain {
       fromLayers: this.tip.layers,
       config: this.opts.config,
       base: this.opts.base,
-      labels: finalImageLabels(this.host, this.opts.base),
+      labels: { ...finalImageLabels(this.host, this.opts.base), ...this.tipLabels() },
       tags: this.opts.tags,
       squash: this.opts.squash,
+      epoch: this.opts.epoch,
+      steps: this.steps.map((step) => ({ comment: `strata: ${this.host}: ${step.label}`, addedLayer: step.layer !== null })),
     });
+  }
+
+  /**
+   * A reproducible final image's config is written whole, so it inherits no
+   * label from the tip: it is given the tip's place in the chain, which
+   * `strata history` follows back to the tasks.
+   */
+  private tipLabels(): Record<string, string> {
+    const last = this.steps.length;
+    if (this.opts.epoch === undefined || last === 0) return {};
+    const parent = last > 1 ? this.steps[last - 2].fingerprint : this.opts.base.id;
+    return { [LABEL.fingerprint]: this.steps[last - 1].fingerprint, [LABEL.parent]: parent };
   }
 
   /**

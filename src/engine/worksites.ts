@@ -28,6 +28,8 @@ export interface WorksitesOptions {
   build: string;
   /** The runtime every build container of the host mounts, if any. */
   runtime?: RuntimeMount;
+  /** SOURCE_DATE_EPOCH, which the build containers' commands get in their environment. */
+  epoch?: number;
   workshop: Workshop;
   log: Logger;
 }
@@ -168,7 +170,9 @@ export class Worksites {
   private startContainer(imageId: string): Promise<BuildContainer> {
     const { host, build, runtime } = this.opts;
     if (!this.scratchFiles) throw new StrataError('state', `host ${host} needs its scratch files (scratch_files) before its first task`);
-    const start = { imageId, host, build, runtime, scratchFiles: this.scratchFiles };
+    // Tools that follow reproducible-builds.org (useradd's password dates, gzip, ...) read the epoch from their environment.
+    const env = this.opts.epoch === undefined ? undefined : [`SOURCE_DATE_EPOCH=${this.opts.epoch}`];
+    const start = { imageId, host, build, runtime, scratchFiles: this.scratchFiles, env };
     if (!this.networkHolder) {
       const first = this.opts.workshop.startContainer(start);
       this.networkHolder = first.catch((err) => {

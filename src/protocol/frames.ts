@@ -1,7 +1,7 @@
 // The frames of the strata protocol: the single source of truth for every
 // module that reads or writes one. docs/PROTOCOL.md explains them in prose.
 
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;
 
 /**
  * Largest frame the engine accepts, in bytes. A task's result travels in one
@@ -44,6 +44,8 @@ export interface OpenHostRequest {
   squash: boolean;
   /** strata_python, and the interpreter Ansible would run modules with. */
   python: PythonChoice;
+  /** The host's SOURCE_DATE_EPOCH, if set, and where it was set (the variable's name); the engine checks the value. */
+  source_date_epoch?: { value: Plain; from: string } | null;
 }
 
 /** Which Python runs Ansible's modules in a host's build containers. */
@@ -99,6 +101,17 @@ export interface FinishHostRequest {
   id: number;
   type: 'finish_host';
   host: string;
+  /** What the final image's provenance names that only the plugin knows. */
+  provenance?: BuildInputs | null;
+}
+
+/** The build's inputs as the plugin knows them, for the final image's provenance (src/cache/provenance.ts). */
+export interface BuildInputs {
+  ansible_core: string;
+  playbooks: string[];
+  inventories: string[];
+  /** The playbook, role and task files that decided the host's tasks, relative to the playbook's folder. */
+  files: { path: string; sha256: string }[];
 }
 
 /** One command, run to its end in a running build container of this engine, as `docker exec -i` would. */

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
-import { blobTagsOf, fileOfTar, tarOfOneFile } from '../../src/cache/blob-store';
+import { blobTagsOf } from '../../src/cache/blob-store';
+import { fileOfTar, tarOfOneFile } from '../../src/docker/tar';
 
 /** `bytes` as Docker's archive API might stream them: in chunks of `size`. */
 const inChunks = (bytes: Buffer, size: number) => Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));

@@ -5,6 +5,7 @@
 
 import type { EntryStore, Workshop } from '../../../src/engine/chain-storage';
 import { FoundEntry, NewEntry } from '../../../src/cache/entries';
+import type { Attestation } from '../../../src/cache/provenance';
 import { Turns } from '../../../src/cache/turns';
 import { TasksAhead } from '../../../src/engine/tasks-ahead';
 import type { BuildContainer, ContainerStart } from '../../../src/docker/containers';
@@ -46,6 +47,10 @@ export class MemoryWorld {
   readonly turns = new Turns();
   /** The engine's memory of what came after each link, shared by its builds as `turns` is. */
   readonly ahead = new TasksAhead();
+  /** The provenance each final image was given, in order. */
+  readonly attested: Attestation[] = [];
+  /** The epoch each commit's files were clamped to, by container name. */
+  readonly clamped: { container: string; epoch: number }[] = [];
   /** Called when a container is removed, by ID. */
   readonly onRemoval = new Map<string, () => void>();
   private next = 0;
@@ -124,6 +129,11 @@ export class MemoryEntries implements EntryStore {
   async share(imageId: string, fingerprint: string): Promise<void> {
     this.world.registry.set(fingerprint, this.world.images.get(imageId)!);
   }
+
+  async attest(attestation: Attestation): Promise<string[]> {
+    this.world.attested.push(attestation);
+    return [];
+  }
 }
 
 export class MemoryWorkshop implements Workshop {
@@ -170,6 +180,10 @@ export class MemoryWorkshop implements Workshop {
     const addedLayer = container.changed;
     container.changed = false;
     return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers, labels: image.labels, leftRunning: container.running };
+  }
+
+  async clampTimes(container: BuildContainer, epoch: number): Promise<void> {
+    this.world.clamped.push({ container: container.name, epoch });
   }
 
   async layerCount(imageId: string): Promise<number> {

@@ -1,0 +1,103 @@
+"""What a final image's provenance names that only Ansible knows (the engine
+writes the document: src/cache/provenance.ts): the ansible-core release, the
+playbooks and inventories the run was given, and the files that decided a
+host's tasks, by path relative to the playbook's folder and sha256: the
+playbooks, inventories and vars folders beside them, every file a task of
+the host is written in, its role's defaults and vars, and the controller
+files it reads (templates, `copy: src=`...). A task whose values Ansible
+hides (no_log, a module's secret options) names none of the files it reads.
+"""
+
+import collections
+import hashlib
+import os
+
+from ansible import context
+from ansible.release import __version__ as ANSIBLE_VERSION
+
+# Folders whose YAML sets variables for every host of a playbook or inventory.
+_VARS_DIRS = ('group_vars', 'host_vars')
+# A role's own variables.
+_ROLE_VARS_DIRS = ('defaults', 'vars')
+
+
+def _files_under(path):
+    if os.path.isfile(path):
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        found.extend(os.path.join(root, name) for name in sorted(files))
+    return found
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _defined_in(task):
+    """The file the task is written in (get_path says `path:line`)."""
+    path = (task.get_path() or '').rpartition(':')[0]
+    return [os.path.abspath(path)] if path and os.path.isfile(path) else []
+
+
+def _role_vars(task):
+    role = getattr(task, '_role', None)
+    path = getattr(role, '_role_path', None)
+    if not path:
+        return []
+    return [f for name in _ROLE_VARS_DIRS for f in _files_under(os.path.join(path, name))]
+
+
+def _run_inputs():
+    """The playbooks and inventories the run was given, as given, and the files they and their vars folders are."""
+    playbooks = [str(p) for p in context.CLIARGS.get('args') or ()]
+    inventories = [str(i) for i in context.CLIARGS.get('inventory') or ()]
+    files = []
+    for given in playbooks + inventories:
+        if not os.path.exists(given):
+            continue  # an inventory script's name, a host list
+        files.extend(_files_under(given))
+        folder = given if os.path.isdir(given) else os.path.dirname(os.path.abspath(given))
+        for name in _VARS_DIRS:
+            files.extend(_files_under(os.path.join(folder, name)))
+    return playbooks, inventories, [os.path.abspath(f) for f in files]
+
+
+class Sources:
+    """The files each host's tasks were decided by, noted as the tasks go to the engine."""
+
+    def __init__(self):
+        self._files = collections.defaultdict(set)
+        self._playbook_dir = {}
+
+    def note(self, host, task, described, playbook_dir):
+        self._playbook_dir.setdefault(host, playbook_dir)
+        files = self._files[host]
+        files.update(_defined_in(task))
+        files.update(os.path.abspath(f) for f in _role_vars(task))
+        if not described.secret:
+            files.update(described.sources)
+
+    def for_host(self, host):
+        """The provenance inputs of finish_host (docs/PROTOCOL.md)."""
+        playbooks, inventories, run_files = _run_inputs()
+        top = self._playbook_dir.get(host) or os.getcwd()
+        files = []
+        for path in sorted(self._files[host].union(run_files)):
+            if os.path.isfile(path):
+                files.append({'path': os.path.relpath(path, top), 'sha256': _sha256(path)})
+        named = [_relative(given, top) for given in playbooks], [_relative(given, top) for given in inventories]
+        return {'ansible_core': ANSIBLE_VERSION, 'playbooks': named[0], 'inventories': named[1], 'files': files}
+
+
+def _relative(given, top):
+    """A path the run was given, relative to the playbook's folder when it is in it (Ansible makes inventories absolute)."""
+    if not os.path.exists(given):
+        return given
+    relative = os.path.relpath(os.path.abspath(given), top)
+    return given if relative.startswith('..') else relative
