@@ -43,7 +43,7 @@ ansible-versions: docker
 # conformance cases cover the first on every release, and the second tests the
 # engine's flattening, which no Ansible release changes.
 E2E_2.19 := ansible-version conformance example play-vars
-E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage play-vars
+E2E_2.22 := ansible-version conformance example failures cache-controls bare-bases multistage play-vars reproducible
 test-ansible-versions: $(READY)
 	@$(TIMED) "setup: ansible-core $(ANSIBLE_VERSIONS)" $(MAKE) --no-print-directory ansible-versions
 	@status=0; for v in $(ANSIBLE_VERSIONS); do \

@@ -274,8 +274,8 @@ write_controller_run() {  # write_controller_run DIR: DIR/run (docker run as if 
 #!/usr/bin/env bash
 # Runs a command in $controller_image as if on this host (made by scripts/setup-ansible.sh):
 # same paths for the repo, \$PWD, /tmp (and \$TMPDIR), the Docker socket, node and the strata
-# data folder; every ANSIBLE_*, STRATA_*, DOCKER_* variable (and PYTHONPATH, TMPDIR, NO_COLOR,
-# TZ) passed through; host network; no tty, so stdout and stderr stay apart; the exit code is
+# data folder; every ANSIBLE_*, STRATA_*, DOCKER_* variable (and SOURCE_DATE_EPOCH, PYTHONPATH, TMPDIR,
+# NO_COLOR, TZ) passed through; host network; no tty, so stdout and stderr stay apart; the exit code is
 # the command's. Signals sent to this process reach the command (docker-init, then entry.py).
 set -euo pipefail
 repo=$(printf %q "$repo")
@@ -301,6 +301,8 @@ case $PWD in  # the host's system folders would shadow the image's
 esac
 docker_host=${DOCKER_HOST:-unix:///var/run/docker.sock}
 case $docker_host in unix://*) [ -S "${docker_host#unix://}" ] && bind "${docker_host#unix://}" ;; esac
+# With SOURCE_DATE_EPOCH the engine clamps file times in Docker's storage: it must see it where the daemon does.
+[ -d /var/lib/docker ] && bind /var/lib/docker
 [ -n "${DOCKER_CERT_PATH:-}" ] && [ -d "$DOCKER_CERT_PATH" ] && bind "$DOCKER_CERT_PATH" ro
 [ -n "${DOCKER_CONFIG:-}" ] && [ -d "$DOCKER_CONFIG" ] && bind "$DOCKER_CONFIG" ro
 # The engine's secret key is under $XDG_DATA_HOME/strata: the host's one.
@@ -327,7 +329,7 @@ fi
 local_docker=(env)
 while IFS= read -r name; do
   case $name in
-    ANSIBLE_* | STRATA_* | PYTHONPATH | TMPDIR | NO_COLOR | TZ) args+=(-e "$name") ;;
+    ANSIBLE_* | STRATA_* | SOURCE_DATE_EPOCH | PYTHONPATH | TMPDIR | NO_COLOR | TZ) args+=(-e "$name") ;;
     DOCKER_*) args+=(-e "$name=${!name}"); local_docker+=(-u "$name") ;;
   esac
 done < <(compgen -e)

@@ -125,7 +125,7 @@ export class DockerEntryStore {
       base: { ...attestation.base, digests: base.RepoDigests ?? [], layers: base.RootFS?.Layers ?? [] },
       finishedOn: new Date(),
     });
-    await keepProvenance(this.docker, attestation.imageId, attestation.tags, signStatement(this.sealing, statement));
+    await keepProvenance(this.docker, attestation.host, attestation.imageId, attestation.tags, signStatement(this.sealing, statement));
     return push ? pushProvenance(this.docker, attestation.imageId, attestation.tags) : [];
   }
 

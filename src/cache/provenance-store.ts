@@ -34,10 +34,10 @@ function byTagRef(tag: string): string {
 }
 
 /** Keeps `envelope` as the provenance of `imageId` and of each of its tags; replaces what was kept for them before. */
-export async function keepProvenance(docker: Dockerode, imageId: string, tags: string[], envelope: Envelope): Promise<void> {
+export async function keepProvenance(docker: Dockerode, host: string, imageId: string, tags: string[], envelope: Envelope): Promise<void> {
   const refs = [`${PROVENANCE_REPO}:${hex(imageId)}`, ...tags.map(byTagRef)];
   const before = await Promise.all(refs.map((ref) => unlessGone(docker.getImage(ref).inspect())));
-  const labels = { 'strata.kind': 'provenance', [ATTESTS_LABEL]: imageId };
+  const labels = { 'strata.kind': 'provenance', [ATTESTS_LABEL]: imageId, 'strata.host': host };
   await importFileImage(docker, PROVENANCE_REPO, hex(imageId), [Buffer.from(JSON.stringify(envelope))], labels, 'keeping the image\'s provenance');
   for (const ref of refs.slice(1)) {
     const [repo, tag] = [ref.slice(0, ref.indexOf(':')), ref.slice(ref.indexOf(':') + 1)];

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { stringify } from 'yaml';
 import { CACHE_REPO, LABEL } from '../../src/cache/entries';
+import { PROVENANCE_REPO } from '../../src/cache/provenance-store';
 import { safeName } from '../../src/docker/containers';
 import { PACKAGE_ROOT } from '../../src/engine/version';
 
@@ -293,6 +294,8 @@ export async function removeImages(tags: string[], hosts: string[]): Promise<voi
     for (const image of await cacheEntries(host)) {
       for (const tag of image.RepoTags ?? []) await docker.getImage(tag).remove().catch(() => undefined);
     }
+    const provenance = await docker.listImages({ filters: { reference: [`${PROVENANCE_REPO}:*`], label: [`${LABEL.host}=${host}`] } });
+    for (const tag of provenance.flatMap((image) => image.RepoTags ?? [])) await docker.getImage(tag).remove().catch(() => undefined);
     const untagged = await docker.listImages({ filters: { dangling: ['true'], label: [`${LABEL.host}=${host}`] } });
     for (const image of untagged) await docker.getImage(image.Id).remove().catch(() => undefined);
   }

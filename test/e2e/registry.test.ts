@@ -4,23 +4,22 @@
 // in for another machine with an empty Docker.
 
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Dockerode from 'dockerode';
-import { BASE_IMAGE, command, copyProject, playbook, removeImages, strataLines, unique, until, writeInventory } from './harness';
+import { SecondDaemon, startSecondDaemon } from './second-daemon';
+import { BASE_IMAGE, command, copyProject, docker, playbook, removeImages, strata, strataLines, unique, until, writeInventory } from './harness';
 
 const work = mkdtempSync(join(tmpdir(), 'strata-remote-'));
-const BRIDGE = 'strata-e2e-br';
 let registryPort = 0;
 let tcpPort = 0;
 let registry: ChildProcess | undefined;
-let otherDaemon: ChildProcess | undefined;
-const otherSocket = join(work, 'docker.sock');
-const other = new Dockerode({ socketPath: otherSocket });
+let otherDaemon: SecondDaemon | undefined;
+let other: Dockerode;
 const host = unique('shared');
 const made: { tags: string[]; hosts: string[] } = { tags: [], hosts: [host] };
 
@@ -59,20 +58,8 @@ before(async () => {
   registryPort = await freePort();
   tcpPort = await freePort();
   await startRegistry();
-  // Its own bridge: a second daemon left to the default would take docker0 from the first.
-  spawnSync('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
-  spawnSync('ip', ['addr', 'add', '172.31.251.1/24', 'dev', BRIDGE]);
-  command('ip', ['link', 'set', BRIDGE, 'up']);
-  otherDaemon = spawn(
-    'dockerd',
-    [
-      '--data-root', join(work, 'data'), '--exec-root', join(work, 'exec'), '--pidfile', join(work, 'dockerd.pid'),
-      '-H', `unix://${otherSocket}`, '-H', `tcp://127.0.0.1:${tcpPort}`,
-      '--bridge', BRIDGE, '--iptables=false', '--ip-masq=false',
-    ],
-    { stdio: 'ignore' },
-  );
-  await until(async () => Boolean(await other.ping()), 'the second dockerd');
+  otherDaemon = startSecondDaemon({ alsoListenOn: [`tcp://127.0.0.1:${tcpPort}`] });
+  other = new Dockerode({ socketPath: otherDaemon.host.slice('unix://'.length) });
   command('docker', ['tag', BASE_IMAGE, `127.0.0.1:${registryPort}/strata-base:bookworm`]);
   command('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-base:bookworm`]);
   made.tags.push(`127.0.0.1:${registryPort}/strata-base:bookworm`);
@@ -80,11 +67,7 @@ before(async () => {
 
 after(async () => {
   await stopRegistry();
-  if (otherDaemon && otherDaemon.exitCode === null) {
-    otherDaemon.kill('SIGTERM');
-    await new Promise((resolve) => otherDaemon!.once('exit', resolve));
-  }
-  spawnSync('ip', ['link', 'delete', BRIDGE]);
+  otherDaemon?.stop();
   await removeImages(made.tags, made.hosts);
   rmSync(work, { recursive: true, force: true });
 });
@@ -113,7 +96,7 @@ describe('sharing the cache through a registry', () => {
 
   it('rebuilds on an empty Docker (another daemon, over DOCKER_HOST) from the registry without running a task', async () => {
     assert.equal((await other.listImages()).length, 0, 'the other daemon starts empty');
-    const rebuilt = playbook(dir, [], { STRATA_CACHE_REPO: cacheRepo(), DOCKER_HOST: `unix://${otherSocket}` });
+    const rebuilt = playbook(dir, [], { STRATA_CACHE_REPO: cacheRepo(), DOCKER_HOST: otherDaemon!.host });
     assert.equal(rebuilt.code, 0, rebuilt.out);
     assert.deepEqual(strataLines(rebuilt.out, host), ['cached', 'cached'], 'no task ran');
     const here = await new Dockerode().getImage(`strata-e2e/${host}:latest`).inspect();
@@ -121,7 +104,7 @@ describe('sharing the cache through a registry', () => {
     assert.deepEqual(there.RootFS.Layers, here.RootFS.Layers, 'the same layers, byte for byte');
     assert.deepEqual(there.Config.Cmd, here.Config.Cmd);
     assert.deepEqual(there.Config.Env, here.Config.Env);
-    assert.equal(command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
+    assert.equal(command('docker', ['-H', otherDaemon!.host, 'run', '--rm', `strata-e2e/${host}:latest`, 'cat', '/one']), 'one\n');
   });
 
   it('shares an entry whose result is too big for a label, with its blob', async () => {
@@ -139,11 +122,11 @@ describe('sharing the cache through a registry', () => {
     const built = playbook(bigDir, [], env);
     assert.equal(built.code, 0, built.out);
     assert.equal((await registryTags('strata-cache')).filter((t) => t.startsWith('blob-')).length, 1, `the blob was pushed:\n${built.out}`);
-    const rebuilt = playbook(bigDir, [], { ...env, DOCKER_HOST: `unix://${otherSocket}` });
+    const rebuilt = playbook(bigDir, [], { ...env, DOCKER_HOST: otherDaemon!.host });
     assert.equal(rebuilt.code, 0, rebuilt.out);
     assert.deepEqual(strataLines(rebuilt.out, bigHost), ['cached', 'cached']);
     const sum = (daemon: string[]) => command('docker', [...daemon, 'run', '--rm', `strata-e2e/${bigHost}:latest`, 'cat', '/sum']);
-    assert.equal(sum(['-H', `unix://${otherSocket}`]), sum([]));
+    assert.equal(sum(['-H', otherDaemon!.host]), sum([]));
   });
 
   it('refuses an entry planted in the registry: labels of a real one on layers of its own', async () => {
@@ -164,12 +147,12 @@ describe('sharing the cache through a registry', () => {
     await planter.remove();
     command('docker', ['push', '-q', `127.0.0.1:${registryPort}/strata-cache:${fingerprint}`]);
     command('docker', ['rmi', `127.0.0.1:${registryPort}/strata-cache:${fingerprint}`]);
-    const otherEnv = { ...env, DOCKER_HOST: `unix://${otherSocket}` };
+    const otherEnv = { ...env, DOCKER_HOST: otherDaemon!.host };
     const rebuilt = playbook(plantDir, ['-e', '{"last_command": "touch /real"}'], otherEnv);
     assert.equal(rebuilt.code, 0, rebuilt.out);
     assert.deepEqual(strataLines(rebuilt.out, plantHost).map((l) => l.split(',')[0]), ['cached', 'built']);
     assert.match(rebuilt.out, /is\s+not\s+signed\s+with\s+this\s+engine's\s+key/);
-    const files = command('docker', ['-H', `unix://${otherSocket}`, 'run', '--rm', `strata-e2e/${plantHost}:latest`, 'sh', '-c', 'ls /evil /real 2>&1; true']);
+    const files = command('docker', ['-H', otherDaemon!.host, 'run', '--rm', `strata-e2e/${plantHost}:latest`, 'sh', '-c', 'ls /evil /real 2>&1; true']);
     assert.match(files, /\/real/);
     assert.match(files, /'?\/evil'?: No such file/);
   });
@@ -180,13 +163,21 @@ describe('sharing the cache through a registry', () => {
     assert.deepEqual(strataLines(rebuilt.out, host).map((l) => l.split(',')[0]), ['cached', 'built']);
   });
 
-  it('pushes the final image when strata_push is set', async () => {
+  it('pushes the final image, and its provenance beside it, when strata_push is set', async () => {
     const tag = `127.0.0.1:${registryPort}/pushed/${host}:latest`;
     made.tags.push(tag);
     const pushed = playbook(project({ strata_image: tag, strata_push: true }));
     assert.equal(pushed.code, 0, pushed.out);
     assert.match(pushed.out, new RegExp(`strata: ${host}: pushed ${tag.replace(/[.]/g, '\\.')}`));
-    assert.deepEqual(await registryTags(`pushed/${host}`), ['latest']);
+    const id = (await docker.getImage(tag).inspect()).Id.replace('sha256:', '');
+    const provenanceTag = `strata-provenance-${id}`;
+    made.tags.push(`127.0.0.1:${registryPort}/pushed/${host}:${provenanceTag}`);
+    assert.deepEqual((await registryTags(`pushed/${host}`)).sort(), ['latest', provenanceTag].sort());
+    // What a machine that pulls both has: the provenance beside the image, found by its ID.
+    await docker.getImage(`strata-provenance:${id}`).remove();
+    const shown = strata(['provenance', tag, '--verify']);
+    assert.equal(shown.code, 0, shown.out);
+    assert.match(shown.out, /verified/);
   });
 
   it('warns when the registry is down, and the build still succeeds', async () => {

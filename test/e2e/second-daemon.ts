@@ -210,11 +210,12 @@ function enginePids(runtimeDir: string): number[] {
 }
 
 /**
- * Starts a second dockerd (see the top of this file) and waits, up to 30 s,
+ * Starts a second dockerd (see the top of this file), also listening on
+ * `alsoListenOn` (e.g. tcp://127.0.0.1:PORT), and waits, up to 30 s,
  * until `docker -H <its socket> version` gets an answer from it; when it
  * does not, stops it again and throws an Error with the end of its log.
  */
-export function startSecondDaemon(): SecondDaemon {
+export function startSecondDaemon({ alsoListenOn = [] }: { alsoListenOn?: string[] } = {}): SecondDaemon {
   if (process.getuid?.() !== 0) throw new Error('a second Docker daemon needs root');
   const dir = mkdtempSync('/tmp/strata-d2-');
   const socket = join(dir, 'docker.sock');
@@ -321,6 +322,7 @@ export function startSecondDaemon(): SecondDaemon {
 
     const args = [
       `--host=${host}`,
+      ...alsoListenOn.map((address) => `--host=${address}`),
       `--data-root=${dataRoot}`,
       `--exec-root=${execRoot}`,
       `--pidfile=${pidFile}`,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { packValue, unpackValue } from '../../src/cache/stored-value';
 import { FLATTEN_AT } from '../../src/docker/flatten';
-import { HostChain } from '../../src/engine/host-chain';
+import { HostChain, HostChainOptions } from '../../src/engine/host-chain';
 import { createLogger } from '../../src/engine/log';
 import { parseImageConfig } from '../../src/docker/image-config';
 import { HitAhead, StrataError, TaskReply, TaskRequest } from '../../src/protocol/frames';
@@ -14,7 +14,7 @@ import { MemoryEntries, MemoryWorkshop, MemoryWorld } from './support/memory-sto
 
 const HOST = 'web';
 
-function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string; shell: string; python: string }) {
+function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string; shell: string; python: string }, options: Partial<HostChainOptions> = {}) {
   const base = world.images.get('base') ?? { id: 'base', layers: ['base-layer'], labels: {} };
   world.images.set(base.id, base);
   const warnings: string[] = [];
@@ -32,6 +32,7 @@ function setup(world = new MemoryWorld(), runtime?: { id: string; volume: string
     workshop: new MemoryWorkshop(world),
     log,
     ahead: world.ahead,
+    ...options,
   });
   chain.useScratchFiles({ python: '#!/bin/sh\n' });
   return { world, chain, warnings };
@@ -79,6 +80,48 @@ describe('a host chain', () => {
     assert.notEqual(withOwn.fingerprint, withRuntime.fingerprint);
     assert.equal(world.started[startedBefore].runtime, undefined);
     await own.chain.close();
+  });
+
+  it('with SOURCE_DATE_EPOCH, clamps each commit, gives its containers the epoch, and keeps its entries apart', async () => {
+    const world = new MemoryWorld();
+    const plain = setup(world);
+    const [without] = await runTasks(plain.chain, world, ['echo one']);
+    await plain.chain.close();
+    assert.equal(world.clamped.length, 0, 'no epoch, no clamp');
+    const startedBefore = world.started.length;
+    const dated = setup(world, undefined, { epoch: 1700000000 });
+    const replies = await runTasks(dated.chain, world, ['echo one', 'echo two']);
+    assert.deepEqual(outcomes(replies), ['miss', 'miss'], 'the entry made without the epoch is not this task');
+    assert.notEqual(replies[0].fingerprint, without.fingerprint);
+    assert.deepEqual(world.clamped.map((c) => c.epoch), [1700000000, 1700000000], 'every commit is clamped');
+    assert.ok(world.started.slice(startedBefore).every((start) => start.env?.includes('SOURCE_DATE_EPOCH=1700000000')));
+    await dated.chain.close();
+    const other = setup(world, undefined, { epoch: 1700000001 });
+    assert.equal((await other.chain.task(task('echo one'))).outcome, 'miss', 'nor does another epoch\'s');
+    await other.chain.close();
+  });
+
+  it('attests its final image with every task, whether it came from the cache, and the layer it left', async () => {
+    const world = new MemoryWorld();
+    const first = setup(world);
+    await runTasks(first.chain, world, ['echo one']);
+    await first.chain.close();
+    const { chain } = setup(world);
+    const replies = await runTasks(chain, world, ['echo one', 'echo two']);
+    const inputs = { ansible_core: '2.14.18', playbooks: ['site.yml'], inventories: ['inventory.yml'], files: [{ path: 'site.yml', sha256: 'ab'.repeat(32) }] };
+    const finished = await chain.finish(inputs);
+    await chain.close();
+    const [attested] = world.attested;
+    assert.equal(attested.imageId, finished.image);
+    assert.deepEqual(attested.inputs, inputs);
+    const layers = world.images.get(finished.image)!.layers;
+    assert.deepEqual(
+      attested.steps.map((s) => [s.position, s.label, s.fingerprint, s.cached, s.layer, s.action]),
+      [
+        [0, 'echo one', replies[0].fingerprint, true, layers[1], 'command'],
+        [1, 'echo two', replies[1].fingerprint, false, layers[2], 'command'],
+      ],
+    );
   });
 
   it('starts no container before the plugin has sent its scratch files', async () => {
