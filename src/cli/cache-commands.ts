@@ -7,6 +7,7 @@ import { CatalogEntry, entryInputs, listEntries } from '../cache/catalog';
 import { blobTagsOf, isBlobTag } from '../cache/blob-store';
 import { CACHE_REPO, entryTag, LABEL } from '../cache/entries';
 import { explainDifference } from '../cache/explain';
+import { ATTESTS_LABEL, PROVENANCE_REPO } from '../cache/provenance-store';
 import { FLAT_REPO } from '../docker/flatten';
 import { readSettings } from '../engine/settings';
 import { connectDocker, dockerCall, dockerMessage, isDockerUnreachable, dockerUnavailable, removeImageIfPresent, unlessGone } from '../docker/client';
@@ -157,6 +158,7 @@ export async function pruneCommand(opts: PruneOptions): Promise<void> {
     await removeOrphanFlats(client);
     freed += await removeUnusedBlobs(client);
     leftovers = await removeUnnamedImages(client, opts.host);
+    await removeOrphanProvenance(client);
   }
   freed += leftovers.bytes;
   if (opts.json) {
@@ -226,6 +228,17 @@ async function removeUnusedBlobs(client: Dockerode): Promise<number> {
     }
   }
   return freed;
+}
+
+/** A provenance is kept for its image; once the image is gone, so is what it attests. */
+async function removeOrphanProvenance(client: Dockerode): Promise<void> {
+  const documents = await client.listImages({ filters: { reference: [`${PROVENANCE_REPO}:*`] } });
+  for (const document of documents) {
+    const subject = document.Labels?.[ATTESTS_LABEL];
+    if (subject && !(await unlessGone(client.getImage(subject).inspect()))) {
+      for (const tag of document.RepoTags ?? []) await removeImageIfPresent(client, tag);
+    }
+  }
 }
 
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */

@@ -14,14 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Dockerode from 'dockerode';
-import { BASE_IMAGE, buildContainers, command, inspect, playbook, recap, removeImages, Run, runInImage, strata, strataLines, unique, writeInventory } from './harness';
+import { BASE_IMAGE, buildContainers, command, docker, inspect, playbook, recap, removeImages, Run, runInImage, strata, strataLines, unique, writeInventory } from './harness';
 import { SecondDaemon, startSecondDaemon } from './second-daemon';
 
 const EPOCH = 1700000000;
 const EPOCH_TIME = '2023-11-14T22:13:20Z';
 const host = unique('repro');
 const tag = `strata-e2e/${host}:latest`;
-const TASKS = 7;
+const TASKS = 9;
 
 const PLAYBOOK = `
 - hosts: all
@@ -42,6 +42,12 @@ const PLAYBOOK = `
       args: {creates: /opt/app/fixed}
     - name: a base file removed
       file: {path: /etc/debian_version, state: absent}
+    - name: a secret file
+      template: {src: secret.conf.j2, dest: /opt/app/secret.conf, mode: "0600"}
+      no_log: true
+    - name: a secret in the environment
+      shell: printf '%s' "$APP_TOKEN" | wc -c > /opt/app/token-length
+      environment: {APP_TOKEN: "{{ app_token }}"}
 `;
 
 let dir: string;
@@ -84,7 +90,8 @@ before(() => {
   mkdirSync(join(dir, 'templates'), { recursive: true });
   writeFileSync(join(dir, 'site.yml'), PLAYBOOK);
   writeFileSync(template(), 'name={{ app_name }}\n');
-  writeInventory(dir, { app: { [host]: { strata_from: BASE_IMAGE, strata_image: tag, app_name: 'demo' } } });
+  writeFileSync(join(dir, 'templates', 'secret.conf.j2'), 'password={{ db_password }}\n');
+  writeInventory(dir, { app: { [host]: { strata_from: BASE_IMAGE, strata_image: tag, app_name: 'demo', db_password: 'hunter2-db', app_token: 's3cr3t-token' } } });
   second = startSecondDaemon();
   second.copyImages([BASE_IMAGE]);
 });
@@ -167,8 +174,10 @@ describe('strata provenance', () => {
     assert.equal(tasks.length, TASKS);
     assert.deepEqual(tasks.map((t) => t.layer), image.RootFS.Layers!.slice(base.RootFS.Layers!.length));
     assert.ok(tasks.every((t) => t.cached), JSON.stringify(tasks));
-    // A value the module hides (copy's content) is not in the document.
-    assert.doesNotMatch(JSON.stringify(statement), /hello\\n/);
+    // Nothing Ansible hides: a module's secret option (copy's content), a no_log task's files and values, environment:.
+    const text = JSON.stringify(statement);
+    for (const hidden of ['hello\\n', 'secret.conf.j2', 'hunter2-db', 's3cr3t-token', 'password']) assert.ok(!text.includes(hidden), `${hidden} in the provenance`);
+    assert.deepEqual(tasks.slice(7).map((t) => t.label.split(' ')[0]), ['template', 'shell']);
     const verified = strata(['provenance', tag, '--verify']);
     assert.equal(verified.code, 0, verified.out);
     assert.match(verified.out, /verified: .* has the \d+ layers its provenance names/);
@@ -196,6 +205,18 @@ describe('strata provenance', () => {
     const otherKey = strata(['provenance', original, '--verify'], { STRATA_SECRET: 'not the key of this cache' });
     assert.equal(otherKey.code, 1, otherKey.out);
     assert.match(otherKey.out, /not signed by this cache's key/);
+  });
+
+  it('goes with its image: strata prune removes the provenance of an image it removed', async () => {
+    const original = (await docker.listImages({ filters: { dangling: ['true'], label: [`strata.host=${host}`, 'strata.kind=final'] } })).map((i) => i.Id);
+    assert.ok(original.length > 0, 'the image the swap took the tag from is still here, untagged');
+    const attests = async () => (await docker.listImages({ filters: { reference: ['strata-provenance:*'], label: [`strata.host=${host}`] } })).map((i) => i.Labels['strata.attests']);
+    const before = await attests();
+    assert.ok(original.every((id) => before.includes(id)), `${original.join(' ')} attested in ${before.join(' ')}`);
+    const pruned = strata(['prune', '--all', '--host', host]);
+    assert.equal(pruned.code, 0, pruned.out);
+    // Every image of the host it attested is gone (the tagged one is the swapped copy, which has none).
+    assert.deepEqual(await attests(), []);
   });
 });
 
