@@ -97,7 +97,7 @@ export function provenanceStatement(f: ProvenanceFacts): Json {
         builder: { id: BUILDER_ID, version: { strata: f.strata, 'ansible-core': inputs.ansible_core } },
         metadata: { invocationId: f.build, startedOn: f.startedOn.toISOString(), finishedOn: f.finishedOn.toISOString() },
         byproducts: f.steps.map((step) => ({
-          name: `task ${step.position}: ${step.label}`,
+          name: `task ${step.position + 1}: ${step.label}`,
           ...(step.layer ? { digest: { sha256: hex(step.layer) } } : {}),
           annotations: { ...step },
         })),

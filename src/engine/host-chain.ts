@@ -341,7 +341,8 @@ export class HostChain {
 
   private async adopt(task: RunningTask, first: FoundEntry, ran: number): Promise<TaskDoneReply> {
     const added = first.layers.length > this.tip.layers.length;
-    this.record(task.label, task.inputs, task.fingerprint, true, first.layers);
+    // The task ran in this build (as its summary says), though its layer is the entry's.
+    this.record(task.label, task.inputs, task.fingerprint, false, first.layers);
     this.advance({ fingerprint: task.fingerprint, imageId: first.entry.imageId, layers: first.layers });
     // This container's changes are not in that entry: the next task starts afresh from it.
     await this.worksites.committedLayer(this.tip);

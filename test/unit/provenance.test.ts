@@ -64,7 +64,7 @@ describe('an image checked against its provenance', () => {
 
   it('fails at the first layer that differs, naming the task that made the expected one', () => {
     const mismatch = firstMismatch(statement, { id: `sha256:${'0'.repeat(64)}`, layers: [layer(1), layer(7), layer(3)] });
-    assert.equal(mismatch, `layer 2 of the image is ${layer(7)}, but the provenance names ${layer(2)} (task 0: copy dest=/a)`);
+    assert.equal(mismatch, `layer 2 of the image is ${layer(7)}, but the provenance names ${layer(2)} (task 1: copy dest=/a)`);
   });
 
   it('fails on a layer more or fewer, and on the same layers under another config', () => {
