@@ -70,7 +70,7 @@ def _script_path(args):
     return words[0] if words else None
 
 
-def _sha256_file(path):
+def sha256_file(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -121,7 +121,7 @@ def _tree_entries(arg, name, root, follow, preserve):
                 entries.append(_entry(arg, relative + '/', None, _mode(info, preserve)))
             else:
                 _note(full)
-                entries.append(_entry(arg, relative, _sha256_file(full), _mode(info, preserve)))
+                entries.append(_entry(arg, relative, sha256_file(full), _mode(info, preserve)))
     return sorted(entries, key=lambda e: e['path'])
 
 
@@ -129,7 +129,7 @@ def _file_or_tree(arg, name, path, follow=True, preserve=False):
     if os.path.isdir(path):
         return _tree_entries(arg, name, path, follow, preserve)
     _note(path)
-    return [_entry(arg, name, _sha256_file(path), _mode(os.stat(path), preserve))]
+    return [_entry(arg, name, sha256_file(path), _mode(os.stat(path), preserve))]
 
 
 def _mode(info, preserve):

@@ -9,11 +9,12 @@ hides (no_log, a module's secret options) names none of the files it reads.
 """
 
 import collections
-import hashlib
 import os
 
 from ansible import context
 from ansible.release import __version__ as ANSIBLE_VERSION
+
+from .controller_files import sha256_file
 
 # Folders whose YAML sets variables for every host of a playbook or inventory.
 _VARS_DIRS = ('group_vars', 'host_vars')
@@ -29,14 +30,6 @@ def _files_under(path):
         dirs.sort()
         found.extend(os.path.join(root, name) for name in sorted(files))
     return found
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _defined_in(task):
@@ -90,7 +83,7 @@ class Sources:
         files = []
         for path in sorted(self._files[host].union(run_files)):
             if os.path.isfile(path):
-                files.append({'path': os.path.relpath(path, top), 'sha256': _sha256(path)})
+                files.append({'path': os.path.relpath(path, top), 'sha256': sha256_file(path)})
         named = [_relative(given, top) for given in playbooks], [_relative(given, top) for given in inventories]
         return {'ansible_core': ANSIBLE_VERSION, 'playbooks': named[0], 'inventories': named[1], 'files': files}
 
