@@ -127,6 +127,9 @@ describe('SOURCE_DATE_EPOCH', () => {
     const steps = history.split('\n').filter((line) => line.includes(`strata: ${host}: `));
     assert.equal(steps.length, TASKS, history);
     assert.ok(steps.every((line) => line.startsWith('2023-11-14T22:13:20')), history);
+    const rows = JSON.parse(strata(['history', tag, '--json']).out) as { kind: string; madeBy: string }[];
+    assert.deepEqual(rows.map((row) => row.kind), ['base', ...Array(TASKS).fill('task')], JSON.stringify(rows));
+    assert.match(rows[TASKS].madeBy, /^shell /);
   });
 
   it('is a fingerprint input: another epoch, or none, builds every task again; the same one takes them all from the cache', async () => {
