@@ -122,6 +122,9 @@ describe('SOURCE_DATE_EPOCH', () => {
     const times = runInImage(tag, ['stat', '-c', '%Y %n', '/opt/app', '/opt/app/hello.txt', '/opt/app/app.conf', '/opt/app/fixed', '/etc/passwd', '/home/appuser']);
     for (const line of times.trim().split('\n')) assert.equal(line.split(' ')[0], String(EPOCH), line);
     assert.equal(runInImage(tag, ['cat', '/opt/app/app.conf']), 'name=demo\n');
+    // The tasks' commands saw the epoch: useradd dates the password's last change with it, not today.
+    const shadow = runInImage(tag, ['grep', '^appuser:', '/etc/shadow']).split(':');
+    assert.equal(shadow[2], String(Math.floor(EPOCH / 86400)), shadow.join(':'));
     assert.ok(!(mainImage.Config.Env ?? []).some((pair) => pair.startsWith('SOURCE_DATE_EPOCH=')), JSON.stringify(mainImage.Config.Env));
     const history = spawnSync('docker', ['history', '--no-trunc', '--format', '{{.CreatedAt}} {{.Comment}}', tag], { encoding: 'utf8' }).stdout;
     const steps = history.split('\n').filter((line) => line.includes(`strata: ${host}: `));
