@@ -3,7 +3,7 @@ writes the document: src/cache/provenance.ts): the ansible-core release, the
 playbooks and inventories the run was given, and the files that decided a
 host's tasks, by path relative to the playbook's folder and sha256: the
 playbooks, inventories and vars folders beside them, every file a task of
-the host is written in, its role's defaults and vars, and the controller
+the host is written in, its role's defaults, vars, meta and handlers, and the controller
 files it reads (templates, `copy: src=`...). A task whose values Ansible
 hides (no_log, a module's secret options) names none of the files it reads.
 """
@@ -18,8 +18,8 @@ from .controller_files import sha256_file
 
 # Folders whose YAML sets variables for every host of a playbook or inventory.
 _VARS_DIRS = ('group_vars', 'host_vars')
-# A role's own variables.
-_ROLE_VARS_DIRS = ('defaults', 'vars')
+# What a role holds besides its tasks and files: its variables, dependencies and handlers.
+_ROLE_DIRS = ('defaults', 'vars', 'meta', 'handlers')
 
 
 def _files_under(path):
@@ -38,12 +38,12 @@ def _defined_in(task):
     return [os.path.abspath(path)] if path and os.path.isfile(path) else []
 
 
-def _role_vars(task):
+def _role_files(task):
     role = getattr(task, '_role', None)
     path = getattr(role, '_role_path', None)
     if not path:
         return []
-    return [f for name in _ROLE_VARS_DIRS for f in _files_under(os.path.join(path, name))]
+    return [f for name in _ROLE_DIRS for f in _files_under(os.path.join(path, name))]
 
 
 def _run_inputs():
@@ -72,7 +72,7 @@ class Sources:
         self._playbook_dir.setdefault(host, playbook_dir)
         files = self._files[host]
         files.update(_defined_in(task))
-        files.update(os.path.abspath(f) for f in _role_vars(task))
+        files.update(os.path.abspath(f) for f in _role_files(task))
         if not described.secret:
             files.update(described.sources)
 
