@@ -351,6 +351,7 @@ class Build:
         # of the run (a failure rescued, ignored or cleared is not).
         tqm = self._listening_to
         failed = set(tqm._failed_hosts) | set(tqm._unreachable_hosts)
+        untagged = False
         try:
             for record in self.hosts.values():
                 self._settle_held(record.name, keep=record.name not in failed)
@@ -360,11 +361,15 @@ class Build:
                     continue
                 if self.partial_run:
                     report.not_tagged_partial(record.name)
+                    untagged = True
                     continue
                 reply = self.client.request(protocol.finish_host(record.name, self._sources.for_host(record.name)))
                 report.tagged(record.name, reply['image'], reply['tags'])
                 for tag in reply['pushed']:
                     report.pushed(record.name, tag)
+            if untagged:
+                # DESIGN.md: a host whose image is not tagged makes the run exit non-zero, as a failed one does.
+                sys.exit(1)
         except EngineError as e:
             display.error(str(e), wrap_text=False)
             # Raised through the callback machinery on purpose: a build whose

@@ -138,8 +138,8 @@ def not_tagged(host):
 
 
 def not_tagged_partial(host):
-    display.display('strata: %s: only some tasks ran (--tags, --skip-tags or --start-at-task), so the image was not tagged; '
-                    'its layers are cached' % host, color=C.COLOR_WARN)
+    display.display('strata: %s: only some tasks ran (--tags, --skip-tags or --start-at-task), so the image was not tagged '
+                    '(the run exits 1); its layers are cached' % host, color=C.COLOR_WARN)
 
 
 def build_summary(hits, misses, saved, seconds):

@@ -17,6 +17,7 @@ import {
   inspect,
   layers,
   playbook,
+  recap,
   removeImages,
   Run,
   runInImage,
@@ -170,12 +171,14 @@ describe('--limit', () => {
 });
 
 describe('--tags', () => {
-  it('builds and caches the selected tasks but does not tag an image that lacks the others', async () => {
+  it('builds and caches the selected tasks but does not tag an image that lacks the others, and exits 1', async () => {
     const { dir, hosts, tagOf } = project('test/fixtures/small', { tagged: {} });
     const site = join(dir, 'site.yml');
     writeFileSync(site, readFileSync(site, 'utf8').replace('    - name: Write a file\n', '    - name: Write a file\n      tags: [first]\n'));
-    const run = ok(playbook(dir, ['--tags', 'first']));
-    assert.match(run.out, /only some tasks ran .* so the image was not tagged/);
+    const run = playbook(dir, ['--tags', 'first']);
+    assert.equal(run.code, 1, 'a run that tags no image does not exit 0');
+    assert.equal(recap(run.out)[hosts[0]].failed, 0, run.out);
+    assert.match(run.out, /only some tasks ran .* so the image was not tagged \(the run exits 1\)/);
     await assert.rejects(inspect(tagOf(hosts[0])));
     assert.equal((await cacheEntries(hosts[0])).length, 1);
   });
