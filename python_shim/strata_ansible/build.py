@@ -363,7 +363,7 @@ class Build:
                     report.not_tagged_partial(record.name)
                     untagged = True
                     continue
-                reply = self.client.request(protocol.finish_host(record.name, self._sources.for_host(record.name)))
+                reply = self.client.request(protocol.finish_host(record.name, self._provenance_inputs(record.name)))
                 report.tagged(record.name, reply['image'], reply['tags'])
                 for tag in reply['pushed']:
                     report.pushed(record.name, tag)
@@ -381,6 +381,14 @@ class Build:
             report.build_summary(hits, misses, sum(r.saved_seconds for r in records), time.monotonic() - self._started)
             if self.settings.profile:
                 display.display(stopwatch.account(hits, misses))
+
+    def _provenance_inputs(self, host):
+        """What the image's provenance names of the run; None when a file cannot be read (the image is still tagged)."""
+        try:
+            return self._sources.for_host(host)
+        except OSError as e:
+            report.no_provenance_inputs(host, e)
+            return None
 
     def _show_progress(self, running=None):
         report.status.start()

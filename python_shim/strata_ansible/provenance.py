@@ -5,7 +5,7 @@ host's tasks, by path relative to the playbook's folder and sha256: the
 playbooks, inventories and vars folders beside them, every file a task of
 the host is written in, its role's defaults, vars, meta and handlers, and the controller
 files it reads (templates, `copy: src=`...). A task whose values Ansible
-hides (no_log, a module's secret options) names none of the files it reads.
+hides (no_log, a module's secret options, environment:) adds no file.
 """
 
 import collections
@@ -70,11 +70,12 @@ class Sources:
 
     def note(self, host, task, described, playbook_dir):
         self._playbook_dir.setdefault(host, playbook_dir)
+        if described.secret:
+            return  # nothing of it, not even where it is written: its action alone names it
         files = self._files[host]
         files.update(_defined_in(task))
         files.update(os.path.abspath(f) for f in _role_files(task))
-        if not described.secret:
-            files.update(described.sources)
+        files.update(described.sources)
 
     def for_host(self, host):
         """The provenance inputs of finish_host (docs/PROTOCOL.md)."""

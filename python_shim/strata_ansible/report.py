@@ -137,6 +137,10 @@ def not_tagged(host):
     display.display('strata: %s: failed, so no image was tagged (earlier tags are unchanged)' % host, color=C.COLOR_ERROR)
 
 
+def no_provenance_inputs(host, error):
+    display.warning('strata: %s: the image\'s provenance names no file of the run, as one could not be read: %s' % (host, error))
+
+
 def not_tagged_partial(host):
     display.display('strata: %s: only some tasks ran (--tags, --skip-tags or --start-at-task), so the image was not tagged '
                     '(the run exits 1); its layers are cached' % host, color=C.COLOR_WARN)

@@ -77,7 +77,7 @@ def _described(task, host, task_vars, play_context, loader):
     body.update(code, schema=INPUTS_SCHEMA, action=action,
                 ansible_core=ANSIBLE_VERSION)
     inputs = to_plain(body, playbook_dir, omit=task_vars.get('omit'))
-    label = _label(action, runs[0]['args'], no_log, hidden, looped='items' in body)
+    label = _label(action, runs[0]['args'], no_log, hidden, looped='items' in body, playbook_dir=playbook_dir)
     return Described(inputs, label, secret, fields)
 
 
@@ -194,10 +194,13 @@ def _loop_task_fields(task, task_vars, loader):
 _SECRET_ARG = re.compile(r'pass|secret|token|key|cred|auth', re.IGNORECASE)
 
 
-def _label(action, args, no_log, hidden, looped):
+def _label(action, args, no_log, hidden, looped, playbook_dir=None):
     """Short text naming the task in labels, logs, `strata ls` and the image's
     history: nothing of a no_log task but its action; never the value of an
-    option its module hides, nor of an arg whose name looks secret."""
+    option its module hides, nor of an arg whose name looks secret. The
+    playbook's folder is written `{{ playbook_dir }}`, as in the inputs, so
+    the same task reads the same from any checkout (a reproducible image's
+    history holds it)."""
     name = short_action(action)
     if no_log:
         return name
@@ -207,5 +210,7 @@ def _label(action, args, no_log, hidden, looped):
     text = ' '.join([name] + ([str(raw)] if raw else []) + words)
     if looped:
         text += ' (loop)'
+    if playbook_dir:
+        text = text.replace(playbook_dir.rstrip('/'), '{{ playbook_dir }}')
     text = ' '.join(text.split())  # one line, whatever the args hold
     return text if len(text) <= LABEL_LENGTH else text[:LABEL_LENGTH - 3] + '...'

@@ -15,30 +15,28 @@ import { dockerCall, unlessGone } from '../docker/client';
 import { importFileImage, readFileImage } from '../docker/file-image';
 import { pushImage } from '../docker/registry';
 import { StrataError } from '../protocol/frames';
-import { Envelope } from './provenance';
+import { splitTag } from '../docker/final-image';
+import { Envelope, hexOf } from './provenance';
 
 export const PROVENANCE_REPO = 'strata-provenance';
 /** The label that names the image a provenance image is about. */
 export const ATTESTS_LABEL = 'strata.attests';
 const PUSHED_TAG_PREFIX = 'strata-provenance-';
 
-const hex = (imageId: string) => imageId.replace(/^sha256:/, '');
+/** The repository of an image name (`name:tag`, or `name`, which means `name:latest`). */
+const repositoryOf = (name: string) => splitTag(name).repo;
 
-/** A tag as Docker stores it: `name` alone means `name:latest`. */
-function withTag(name: string): string {
-  return name.lastIndexOf(':') > name.lastIndexOf('/') ? name : `${name}:latest`;
-}
-
-function byTagRef(tag: string): string {
-  return `${PROVENANCE_REPO}:tag-${createHash('sha256').update(withTag(tag)).digest('hex').slice(0, 48)}`;
+function byTagRef(name: string): string {
+  const { repo, tag } = splitTag(name);
+  return `${PROVENANCE_REPO}:tag-${createHash('sha256').update(`${repo}:${tag}`).digest('hex').slice(0, 48)}`;
 }
 
 /** Keeps `envelope` as the provenance of `imageId` and of each of its tags; replaces what was kept for them before. */
 export async function keepProvenance(docker: Dockerode, host: string, imageId: string, tags: string[], envelope: Envelope): Promise<void> {
-  const refs = [`${PROVENANCE_REPO}:${hex(imageId)}`, ...tags.map(byTagRef)];
+  const refs = [`${PROVENANCE_REPO}:${hexOf(imageId)}`, ...tags.map(byTagRef)];
   const before = await Promise.all(refs.map((ref) => unlessGone(docker.getImage(ref).inspect())));
   const labels = { 'strata.kind': 'provenance', [ATTESTS_LABEL]: imageId, 'strata.host': host };
-  await importFileImage(docker, PROVENANCE_REPO, hex(imageId), [Buffer.from(JSON.stringify(envelope))], labels, 'keeping the image\'s provenance');
+  await importFileImage(docker, PROVENANCE_REPO, hexOf(imageId), [Buffer.from(JSON.stringify(envelope))], labels, 'keeping the image\'s provenance');
   for (const ref of refs.slice(1)) {
     const [repo, tag] = [ref.slice(0, ref.indexOf(':')), ref.slice(ref.indexOf(':') + 1)];
     await dockerCall('keeping the image\'s provenance', () => docker.getImage(refs[0]).tag({ repo, tag }));
@@ -51,9 +49,10 @@ export async function keepProvenance(docker: Dockerode, host: string, imageId: s
 }
 
 export interface FoundProvenance {
-  envelope: Envelope;
-  /** How it was found: written for this very image, or only under the tag the user gave. */
-  by: 'image' | 'tag';
+  /** The document written for this very image. */
+  own?: Envelope;
+  /** The latest document written under the tag the image was named by (none for an ID). */
+  latestForTag?: Envelope;
 }
 
 async function envelopeAt(docker: Dockerode, ref: string): Promise<Envelope | undefined> {
@@ -66,24 +65,22 @@ async function envelopeAt(docker: Dockerode, ref: string): Promise<Envelope | un
   }
 }
 
-/** The provenance kept for image `imageId` (which `name` names), or for the tag `name`; undefined when there is none. */
-export async function findProvenance(docker: Dockerode, name: string, imageId: string): Promise<FoundProvenance | undefined> {
-  const repo = withTag(name).slice(0, withTag(name).lastIndexOf(':'));
-  for (const ref of [`${PROVENANCE_REPO}:${hex(imageId)}`, `${repo}:${PUSHED_TAG_PREFIX}${hex(imageId)}`]) {
-    const envelope = await envelopeAt(docker, ref);
-    if (envelope) return { envelope, by: 'image' };
-  }
-  const envelope = name.startsWith('sha256:') ? undefined : await envelopeAt(docker, byTagRef(name));
-  return envelope && { envelope, by: 'tag' };
+/** What is kept of the provenance of image `imageId`, which the user named `name` (a tag, or an ID). */
+export async function findProvenance(docker: Dockerode, name: string, imageId: string): Promise<FoundProvenance> {
+  const byId = /^(sha256:)?[0-9a-f]{12,64}$/.test(name);
+  const refs = [`${PROVENANCE_REPO}:${hexOf(imageId)}`, ...(byId ? [] : [`${repositoryOf(name)}:${PUSHED_TAG_PREFIX}${hexOf(imageId)}`])];
+  let own: Envelope | undefined;
+  for (const ref of refs) own ??= await envelopeAt(docker, ref);
+  return { own, latestForTag: byId ? undefined : await envelopeAt(docker, byTagRef(name)) };
 }
 
 /** Pushes the provenance of `imageId` beside each tag pushed (strata_push); rejects naming the tag that failed. */
 export async function pushProvenance(docker: Dockerode, imageId: string, tags: string[]): Promise<string[]> {
   const pushed: string[] = [];
   for (const tag of tags) {
-    const repo = withTag(tag).slice(0, withTag(tag).lastIndexOf(':'));
-    const ref = `${repo}:${PUSHED_TAG_PREFIX}${hex(imageId)}`;
-    await dockerCall('tagging the provenance to push', () => docker.getImage(`${PROVENANCE_REPO}:${hex(imageId)}`).tag({ repo, tag: `${PUSHED_TAG_PREFIX}${hex(imageId)}` }));
+    const repo = repositoryOf(tag);
+    const ref = `${repo}:${PUSHED_TAG_PREFIX}${hexOf(imageId)}`;
+    await dockerCall('tagging the provenance to push', () => docker.getImage(`${PROVENANCE_REPO}:${hexOf(imageId)}`).tag({ repo, tag: `${PUSHED_TAG_PREFIX}${hexOf(imageId)}` }));
     try {
       await pushImage(docker, ref);
       pushed.push(ref);

@@ -47,29 +47,23 @@ export interface Attestation {
   steps: TaskStep[];
 }
 
-export interface ProvenanceFacts {
-  host: string;
+/** An attestation with what Docker knows of the image and its base. */
+export interface ProvenanceFacts extends Omit<Attestation, 'imageId' | 'tags' | 'base'> {
   image: { id: string; tags: string[]; layers: string[] };
   base: { ref: string; id: string; digests: string[]; layers: string[] };
-  strata: string;
-  build: string;
-  startedOn: Date;
   finishedOn: Date;
-  epoch: number | undefined;
-  squash: boolean;
-  inputs: BuildInputs | undefined;
-  steps: TaskStep[];
 }
 
 type Json = Record<string, unknown>;
 
-const hex = (digest: string) => digest.replace(/^sha256:/, '');
+/** A digest's hex, without its `sha256:`. */
+export const hexOf = (digest: string) => digest.replace(/^sha256:/, '');
 
 export function provenanceStatement(f: ProvenanceFacts): Json {
   const inputs = f.inputs ?? { ansible_core: 'unknown', playbooks: [], inventories: [], files: [] };
   return {
     _type: STATEMENT_TYPE,
-    subject: [{ name: f.image.tags[0] ?? f.image.id, digest: { sha256: hex(f.image.id) }, annotations: { image_id: f.image.id, tags: f.image.tags, layers: f.image.layers } }],
+    subject: [{ name: f.image.tags[0] ?? f.image.id, digest: { sha256: hexOf(f.image.id) }, annotations: { image_id: f.image.id, tags: f.image.tags, layers: f.image.layers } }],
     predicateType: PREDICATE_TYPE,
     predicate: {
       buildDefinition: {
@@ -87,7 +81,7 @@ export function provenanceStatement(f: ProvenanceFacts): Json {
           {
             name: 'base',
             uri: `docker-image://${f.base.ref}`,
-            digest: { sha256: hex(f.base.id) },
+            digest: { sha256: hexOf(f.base.id) },
             annotations: { image_id: f.base.id, repo_digests: f.base.digests, layers: f.base.layers },
           },
           ...inputs.files.map((file) => ({ name: file.path, uri: `file:${file.path}`, digest: { sha256: file.sha256 } })),
@@ -98,7 +92,7 @@ export function provenanceStatement(f: ProvenanceFacts): Json {
         metadata: { invocationId: f.build, startedOn: f.startedOn.toISOString(), finishedOn: f.finishedOn.toISOString() },
         byproducts: f.steps.map((step) => ({
           name: `task ${step.position + 1}: ${step.label}`,
-          ...(step.layer ? { digest: { sha256: hex(step.layer) } } : {}),
+          ...(step.layer ? { digest: { sha256: hexOf(step.layer) } } : {}),
           annotations: { ...step },
         })),
       },

@@ -77,10 +77,6 @@ export function describeStep(step: Step, index: number, image: ImageFacts): Pick
 async function chainOf(client: Dockerode, image: string): Promise<Map<string, Labels>> {
   const chain = new Map<string, Labels>();
   let labels = (await client.getImage(image).inspect()).Config?.Labels ?? {};
-  // A reproducible final image names its last entry but is not it (its config is written whole): start there.
-  if (labels[LABEL.kind] === 'final' && labels[LABEL.fingerprint]) {
-    labels = (await unlessGone(client.getImage(entryTag(labels[LABEL.fingerprint])).inspect()))?.Config?.Labels ?? labels;
-  }
   while (labels[LABEL.fingerprint] && labels[LABEL.parent] && !chain.has(labels[LABEL.parent])) {
     chain.set(labels[LABEL.parent], labels);
     // The first task's parent is the base image's ID, which names no entry.

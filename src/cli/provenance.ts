@@ -4,10 +4,11 @@
 // (`cosign verify-attestation` for a strata cache's key).
 
 import { firstMismatch, keyId, openEnvelope } from '../cache/provenance';
-import { findProvenance } from '../cache/provenance-store';
+import { FoundProvenance, findProvenance } from '../cache/provenance-store';
+import { SealingKey } from '../cache/stored-value';
 import { dockerCall } from '../docker/client';
 import { readSettings } from '../engine/settings';
-import { docker, print, printJson, short } from './cache-commands';
+import { docker, print, short } from './cache-commands';
 import { UserError } from './errors';
 import { table } from './format';
 
@@ -61,27 +62,52 @@ function summary(statement: Statement): string {
   return lines.join('\n');
 }
 
+/** The summary, or a UserError when the document is not shaped as strata writes it. */
+function summaryOf(image: string, statement: Record<string, unknown>): string {
+  try {
+    return summary(statement as unknown as Statement);
+  } catch {
+    throw new UserError(`${image}: its provenance document is not one strata wrote (it lacks the fields strata writes); see it with --json`);
+  }
+}
+
+/** The first reason `image` is not what its provenance says, checked in order: signature, layers and ID, then the tag's latest build. */
+function verificationFailure(key: SealingKey, info: { id: string; layers: string[] }, found: FoundProvenance): string | undefined {
+  const { statement, signed } = openEnvelope(key, (found.own ?? found.latestForTag)!);
+  if (!signed) {
+    return `its provenance is not signed by this cache's key (${keyId(key)}): it was written elsewhere, or altered. Verify it where STRATA_SECRET (or the key file) of the cache that built it is set.`;
+  }
+  const mismatch = firstMismatch(statement, info);
+  if (mismatch) return `it is not the image its provenance describes: ${mismatch}`;
+  const latest = found.own && found.latestForTag && openEnvelope(key, found.latestForTag);
+  const latestId = latest?.signed ? (latest.statement as unknown as Statement).subject?.[0]?.annotations?.image_id : undefined;
+  if (latestId && latestId !== info.id) {
+    return `it is not the image strata last built under this tag: that is ${latestId}, and this one (${info.id}) was built before it, or under another tag`;
+  }
+  return undefined;
+}
+
 export async function provenanceCommand(image: string, opts: Options): Promise<void> {
   const client = await docker();
-  const info = await dockerCall(`reading image ${image}`, () => client.getImage(image).inspect()).catch((err: Error) => {
+  const inspected = await dockerCall(`reading image ${image}`, () => client.getImage(image).inspect()).catch((err: Error) => {
     throw new UserError(`no image ${image}: ${err.message}. Give a tag or ID that \`docker image ls\` shows.`);
   });
-  const found = await findProvenance(client, image, info.Id);
-  if (!found) {
-    throw new UserError(`${image} (${short(info.Id)}) has no provenance: strata keeps one for each final image it builds, on the machine that built it (or pulled with it). Build it with strata, or pull <repo>:strata-provenance-<image ID> beside it.`);
+  const info = { id: inspected.Id, layers: inspected.RootFS?.Layers ?? [] };
+  const found = await findProvenance(client, image, info.id);
+  const envelope = found.own ?? found.latestForTag;
+  if (!envelope) {
+    throw new UserError(`${image} (${short(info.id)}) has no provenance: strata keeps one for each final image it builds, on the machine that built it (or pulled with it). Build it with strata, or pull <repo>:strata-provenance-<image ID> beside it.`);
   }
   const key = readSettings().sealing;
-  const { statement, signed } = openEnvelope(key, found.envelope);
-  if (opts.json) printJson(statement);
-  else print(summary(statement as unknown as Statement));
-  if (!opts.verify) {
-    if (found.by === 'tag') process.stderr.write(`strata: warning: this document was written for another image under the tag ${image}; run with --verify to see what differs\n`);
-    return;
+  if (opts.verify) {
+    const failure = verificationFailure(key, info, found);
+    if (failure) throw new UserError(`${image}: ${failure}`);
   }
-  if (!signed) {
-    throw new UserError(`${image}: its provenance is not signed by this cache's key (${keyId(key)}): it was written elsewhere, or altered. Verify it where STRATA_SECRET (or the key file) of the cache that built it is set.`);
+  const { statement } = openEnvelope(key, envelope);
+  print(opts.json ? JSON.stringify(statement, null, 2) + '\n' : summaryOf(image, statement));
+  if (opts.verify) {
+    process.stderr.write(`strata: verified: ${image} (${short(info.id)}) has the ${info.layers.length} layers its provenance names, signed by this cache's key (${keyId(key)})\n`);
+  } else if (!found.own) {
+    process.stderr.write(`strata: warning: this document was written for another image under the tag ${image}; run with --verify to see what differs\n`);
   }
-  const mismatch = firstMismatch(statement, { id: info.Id, layers: info.RootFS?.Layers ?? [] });
-  if (mismatch) throw new UserError(`${image} is not the image its provenance describes: ${mismatch}`);
-  process.stderr.write(`strata: verified: ${image} (${short(info.Id)}) has the ${info.RootFS?.Layers?.length ?? 0} layers its provenance names, signed by this cache's key (${keyId(key)})\n`);
 }

@@ -59,7 +59,8 @@ async function buildFromDockerfile(docker: Dockerode, dockerfile: string, labels
   }
 }
 
-function splitTag(tag: string): { repo: string; tag: string } {
+/** An image name's repository and tag (`latest` when it names none). */
+export function splitTag(tag: string): { repo: string; tag: string } {
   const colon = tag.lastIndexOf(':');
   // A colon before the last slash belongs to a registry port, not a tag.
   if (colon > tag.lastIndexOf('/')) return { repo: tag.slice(0, colon), tag: tag.slice(colon + 1) };

@@ -82,6 +82,12 @@ function chainHistory(steps: ChainStep[], taskLayers: number, created: string): 
   return Array.from({ length: taskLayers }, () => ({ created, created_by: 'strata: task layers', comment: 'strata: task layers' }));
 }
 
+/** The base's history, then the chain's; all generic when the layers do not start with the base's (a flattened chain). */
+async function history(docker: Dockerode, spec: ComposedSpec, baseLayers: string[], created: string): Promise<HistoryEntry[]> {
+  if (baseLayers.some((layer, i) => spec.layers[i] !== layer)) return chainHistory([], spec.layers.length, created);
+  return [...(await baseHistory(docker, spec.baseId, baseLayers.length)), ...chainHistory(spec.steps, spec.layers.length - baseLayers.length, created)];
+}
+
 function mergedEnv(env: string[], extra: Record<string, string>): string[] {
   const out = [...env];
   for (const [name, value] of Object.entries(extra)) {
@@ -127,7 +133,7 @@ export async function composeConfig(docker: Dockerode, spec: ComposedSpec): Prom
     os: base.Os,
     config: runConfig(base.Config, spec),
     created,
-    history: [...(await baseHistory(docker, spec.baseId, baseLayers.length)), ...chainHistory(spec.steps, spec.layers.length - baseLayers.length, created)],
+    history: await history(docker, spec, baseLayers, created),
     rootfs: { type: 'layers', diff_ids: spec.layers },
   };
   return Buffer.from(JSON.stringify(config));

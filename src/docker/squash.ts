@@ -76,7 +76,7 @@ async function writeLayer(merged: string, whiteouts: Set<string>, opaques: Set<s
   // Entries by name, never ".": the layer must not carry metadata for / itself.
   const top = await readdir(merged);
   // With SOURCE_DATE_EPOCH, the same files make the same bytes: in name order, no time past the epoch.
-  const reproducible = epoch === undefined ? [] : ['--sort=name', `--mtime=@${epoch}`, '--clamp-mtime'];
+  const reproducible = epoch === undefined ? [] : ['--format=gnu', '--sort=name', `--mtime=@${epoch}`, '--clamp-mtime'];
   await tar(['-c', '--numeric-owner', ...reproducible, '-f', out, '-C', merged, ...top]);
   const digest = createHash('sha256');
   await pipeline(createReadStream(out), digest);

@@ -10,7 +10,7 @@
 
 import { constants } from 'node:fs';
 import { access, lstat, lutimes, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type Dockerode from 'dockerode';
 import { StrataError } from '../protocol/frames';
 import { dockerCall } from './client';
@@ -36,15 +36,22 @@ export function parseSourceDateEpoch(host: string, given: { value: unknown; from
   return Number(text);
 }
 
-/** Refuses, before any task runs, a daemon whose layers this engine cannot clamp. */
-export async function checkClampable(docker: Dockerode, host: string, from: string): Promise<void> {
-  const info = await dockerCall('reading what storage Docker uses', () => docker.info());
+/**
+ * Refuses, before any task runs, a daemon whose layers this engine cannot
+ * clamp: one that does not use overlay2, or whose storage this engine does
+ * not see (another machine's, through DOCKER_HOST) or may not write (it runs
+ * as another user). The base image's own layer directory stands for where
+ * the build containers' will be.
+ */
+export async function checkClampable(docker: Dockerode, host: string, from: string, baseId: string): Promise<void> {
+  const base = await dockerCall('reading where Docker stores the base image', () => docker.getImage(baseId).inspect());
+  const where = (base.GraphDriver?.Data as { UpperDir?: string } | undefined)?.UpperDir;
   const why =
-    info.Driver !== 'overlay2'
-      ? `Docker stores layers with ${info.Driver}, and strata clamps file times only with overlay2`
-      : await access(info.DockerRootDir, constants.W_OK).then(
+    base.GraphDriver?.Name !== 'overlay2' || !where
+      ? `Docker stores layers with ${base.GraphDriver?.Name ?? 'an unknown driver'}, and strata clamps file times only with overlay2`
+      : await access(where, constants.W_OK).then(
           () => undefined,
-          (err: NodeJS.ErrnoException) => `this engine cannot write Docker's storage at ${info.DockerRootDir} (${err.code})`,
+          (err: NodeJS.ErrnoException) => `this engine cannot write Docker's storage at ${dirname(dirname(where))} (${err.code}${err.code === 'ENOENT' ? ': is the daemon on another machine?' : ''})`,
         );
   if (why) {
     throw new StrataError(

@@ -34,8 +34,8 @@ export class DockerWorkshop {
     return commitLayer(this.docker, parentImageId, opts);
   }
 
-  async clampTimes(container: BuildContainer, epoch: number): Promise<void> {
-    await clampChangedFiles(this.docker, container.id, epoch);
+  clampTimes(container: BuildContainer, epoch: number): Promise<number> {
+    return clampChangedFiles(this.docker, container.id, epoch);
   }
 
   layerCount(imageId: string): Promise<number> {

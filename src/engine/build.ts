@@ -141,8 +141,8 @@ export class Build {
     const existing = this.opened.get(req.host);
     if (existing) return existing;
     this.settings.sealing.check();
-    if (epoch !== undefined) await checkClampable(this.docker, req.host, req.source_date_epoch!.from);
     const base = await resolveBaseImage(this.docker, req.host, baseRef);
+    if (epoch !== undefined) await checkClampable(this.docker, req.host, req.source_date_epoch!.from, base.id);
     const { runtime, imageShell } = await this.runtimeFor(base.id, python);
     const entries = new DockerEntryStore(this.docker, req.host, this.settings, this.indexes);
     this.hosts.set(

@@ -55,8 +55,8 @@ export interface Workshop {
   /** Whether the task that ran in the container changed any file of it. */
   changedFiles(container: BuildContainer): Promise<boolean>;
   commit(parentImageId: string, opts: CommitOptions): Promise<Committed>;
-  /** SOURCE_DATE_EPOCH: sets what the task changed in the container to at most `epoch`, before its commit. */
-  clampTimes(container: BuildContainer, epoch: number): Promise<void>;
+  /** SOURCE_DATE_EPOCH: sets what the task changed in the container to at most `epoch`, before its commit; how many it set. */
+  clampTimes(container: BuildContainer, epoch: number): Promise<number>;
   layerCount(imageId: string): Promise<number>;
   /** A one-layer copy of `imageId`, chain link `fingerprint`: its image ID. */
   flattened(imageId: string, fingerprint: string): Promise<string>;

@@ -4,7 +4,7 @@
 // chain's tip; each commit becomes the next tip.
 
 import { extendsByOneTask } from '../cache/chain-check';
-import { CACHE_REPO, finalImageLabels, FoundEntry, LABEL } from '../cache/entries';
+import { CACHE_REPO, finalImageLabels, FoundEntry } from '../cache/entries';
 import { TaskStep } from '../cache/provenance';
 import { fingerprint } from '../cache/fingerprint';
 import { packValue } from '../cache/stored-value';
@@ -134,7 +134,7 @@ export class HostChain {
     const hit = req.lookup && reusable ? await this.provenHit(fp, req.label) : undefined;
     if (req.expect) this.checkReplayedAhead(req, fp, hit !== undefined);
     if (hit) {
-      this.record(req.label, inputs, fp, true, hit.layers);
+      this.record(req.label, inputs, fp, true, hit.addedLayer ? hit.layers : undefined);
       this.advance({ fingerprint: fp, imageId: hit.entry.imageId, layers: hit.layers });
       this.worksites.inBackground(this.opts.entries.markUsed(hit.entry.imageId, fp), 'could not mark a cache entry used');
       this.opts.log.info('hit', {
@@ -228,16 +228,15 @@ export class HostChain {
     };
   }
 
-  /** Notes a task the chain went through, and the layer it left over the tip. */
-  private record(label: string, inputs: PlainMap, fingerprint: string, cached: boolean, layers: string[]): void {
-    const added = layers.length > this.tip.layers.length;
+  /** Notes a task the chain went through, and the layers of its entry when it added one (the last). */
+  private record(label: string, inputs: PlainMap, fingerprint: string, cached: boolean, layers: string[] | undefined): void {
     this.steps.push({
       position: this.position,
       action: typeof inputs.action === 'string' ? inputs.action : null,
       label,
       fingerprint,
       cached,
-      layer: added ? layers[layers.length - 1] : null,
+      layer: layers ? layers[layers.length - 1] : null,
     });
   }
 
@@ -284,8 +283,9 @@ export class HostChain {
       seconds: ran,
     });
     let committed;
+    let clamped: number | undefined;
     try {
-      if (this.opts.epoch !== undefined) await this.opts.workshop.clampTimes(site.container, this.opts.epoch);
+      if (this.opts.epoch !== undefined) clamped = await this.opts.workshop.clampTimes(site.container, this.opts.epoch);
       const commit = () =>
         this.opts.workshop.commit(site.container.imageId, {
           containerId: site.container.id,
@@ -299,7 +299,7 @@ export class HostChain {
       await this.worksites.drop();
       throw err;
     }
-    this.record(task.label, task.inputs, task.fingerprint, false, committed.layers);
+    this.record(task.label, task.inputs, task.fingerprint, false, committed.addedLayer ? committed.layers : undefined);
     this.advance({ fingerprint: task.fingerprint, imageId: committed.imageId, layers: committed.layers });
     this.reusable = task.reusable;
     // An edit of the last task: last time no task came after it, so no container is started for one.
@@ -310,6 +310,7 @@ export class HostChain {
       task: task.label,
       fingerprint: task.fingerprint.slice(0, 12),
       layer_bytes: committed.layerBytes,
+      clamped_to_epoch: clamped,
       seconds: inSeconds(Date.now() - task.started),
       commit_seconds: inSeconds(Date.now() - committing),
     });
@@ -342,7 +343,7 @@ export class HostChain {
   private async adopt(task: RunningTask, first: FoundEntry, ran: number): Promise<TaskDoneReply> {
     const added = first.layers.length > this.tip.layers.length;
     // The task ran in this build (as its summary says), though its layer is the entry's.
-    this.record(task.label, task.inputs, task.fingerprint, false, first.layers);
+    this.record(task.label, task.inputs, task.fingerprint, false, added ? first.layers : undefined);
     this.advance({ fingerprint: task.fingerprint, imageId: first.entry.imageId, layers: first.layers });
     // This container's changes are not in that entry: the next task starts afresh from it.
     await this.worksites.committedLayer(this.tip);
@@ -365,17 +366,17 @@ export class HostChain {
   /** Keeps the final image's provenance (and pushes it beside the image); a failure to is said, and costs the image nothing. */
   private async attest(image: string, inputs: BuildInputs | undefined): Promise<string[]> {
     const attestation = {
-        host: this.host,
-        imageId: image,
-        tags: this.opts.tags,
-        base: { ref: this.opts.base.ref, id: this.opts.base.id },
-        strata: ENGINE_VERSION,
-        build: this.opts.build,
-        startedOn: this.started,
-        epoch: this.opts.epoch,
-        squash: this.opts.squash,
-        inputs,
-        steps: this.steps,
+      host: this.host,
+      imageId: image,
+      tags: this.opts.tags,
+      base: { ref: this.opts.base.ref, id: this.opts.base.id },
+      strata: ENGINE_VERSION,
+      build: this.opts.build,
+      startedOn: this.started,
+      epoch: this.opts.epoch,
+      squash: this.opts.squash,
+      inputs,
+      steps: this.steps,
     };
     try {
       return await this.opts.entries.attest(attestation, this.opts.push);
@@ -393,7 +394,7 @@ export class HostChain {
       fromLayers: this.tip.layers,
       config: this.opts.config,
       base: this.opts.base,
-      labels: { ...finalImageLabels(this.host, this.opts.base), ...this.tipLabels() },
+      labels: finalImageLabels(this.host, this.opts.base),
       tags: this.opts.tags,
       squash: this.opts.squash,
       epoch: this.opts.epoch,
@@ -402,34 +403,22 @@ export class HostChain {
   }
 
   /**
-   * A reproducible final image's config is written whole, so it inherits no
-   * label from the tip: it is given the tip's place in the chain, which
-   * `strata history` follows back to the tasks.
-   */
-  private tipLabels(): Record<string, string> {
-    const last = this.steps.length;
-    if (this.opts.epoch === undefined || last === 0) return {};
-    const parent = last > 1 ? this.steps[last - 2].fingerprint : this.opts.base.id;
-    return { [LABEL.fingerprint]: this.steps[last - 1].fingerprint, [LABEL.parent]: parent };
-  }
-
-  /**
    * The entry at `fp`, from the index or the registry, if its layers prove
    * it was built on this chain's tip: the tip's layers, or those of the
    * tip's flattened copy, plus at most the one layer of its task. An entry
    * whose labels say more than its layers is a miss, said once as a warning.
    */
-  private async provenHit(fp: string, task: string): Promise<(FoundEntry & { checkMicros: number }) | undefined> {
+  private async provenHit(fp: string, task: string): Promise<(FoundEntry & { checkMicros: number; addedLayer: boolean }) | undefined> {
     const hit = (await this.opts.entries.lookup(fp, this.tip.fingerprint)) ?? (await this.fetchRemote(fp));
     if (!hit) return undefined;
     const started = process.hrtime.bigint();
-    let proven = extendsByOneTask(this.tip.layers, hit.layers);
+    let under: string[] | undefined = extendsByOneTask(this.tip.layers, hit.layers) ? this.tip.layers : undefined;
     const checkMicros = Number(process.hrtime.bigint() - started) / 1000;
-    if (!proven) {
+    if (!under) {
       const flat = await this.opts.workshop.flattenedLayers(this.tip.fingerprint);
-      proven = flat !== undefined && extendsByOneTask(flat, hit.layers);
+      under = flat !== undefined && extendsByOneTask(flat, hit.layers) ? flat : undefined;
     }
-    if (proven) return { ...hit, checkMicros };
+    if (under) return { ...hit, checkMicros, addedLayer: hit.layers.length > under.length };
     if (!this.warnedUnproven) {
       this.warnedUnproven = true;
       this.opts.log.warn(

@@ -162,6 +162,10 @@ export class Worksites {
     let imageId = tip.imageId;
     if ((await this.opts.workshop.layerCount(imageId)) >= FLATTEN_AT) {
       this.opts.log.info('flattening a long chain', { host: this.opts.host, fingerprint: tip.fingerprint.slice(0, 12) });
+      if (this.opts.epoch !== undefined) {
+        // docker export writes files of its own (/.dockerenv, /etc/hosts...) dated now.
+        this.opts.log.warn(`past ${FLATTEN_AT} layers the chain is flattened (docker export), so this image will not be reproducible despite SOURCE_DATE_EPOCH`, { host: this.opts.host });
+      }
       imageId = await this.opts.workshop.flattened(imageId, tip.fingerprint);
     }
     return { container: await this.startContainer(imageId), holds: tip.fingerprint };

@@ -72,3 +72,9 @@ def test_the_epoch_is_the_hosts_variable_else_the_runs_environment(monkeypatch):
     assert _source_date_epoch({'strata_source_date_epoch': 42}, same) == (42, 'strata_source_date_epoch')
     monkeypatch.setenv('SOURCE_DATE_EPOCH', '')
     assert _source_date_epoch({}, same) is None
+
+
+def test_a_label_names_the_playbook_folder_as_the_inputs_do(tmp_path):
+    """A reproducible image's history holds its tasks' labels: the same from any checkout."""
+    [task] = described(tmp_path, [{'command': 'cat %s/files/motd' % tmp_path}])
+    assert task.label == 'command cat {{ playbook_dir }}/files/motd'

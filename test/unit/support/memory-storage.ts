@@ -182,8 +182,9 @@ export class MemoryWorkshop implements Workshop {
     return { imageId: image.id, layerBytes: addedLayer ? 10 : 0, addedLayer, layers, labels: image.labels, leftRunning: container.running };
   }
 
-  async clampTimes(container: BuildContainer, epoch: number): Promise<void> {
+  async clampTimes(container: BuildContainer, epoch: number): Promise<number> {
     this.world.clamped.push({ container: container.name, epoch });
+    return 1;
   }
 
   async layerCount(imageId: string): Promise<number> {
