@@ -35,15 +35,17 @@ def _files_under(path):
 def _defined_in(task):
     """The file the task is written in (get_path says `path:line`)."""
     path = (task.get_path() or '').rpartition(':')[0]
-    return [os.path.abspath(path)] if path and os.path.isfile(path) else []
+    return [os.path.abspath(path)] if path else []
 
 
-def _role_files(task):
-    role = getattr(task, '_role', None)
-    path = getattr(role, '_role_path', None)
-    if not path:
-        return []
-    return [f for name in _ROLE_DIRS for f in _files_under(os.path.join(path, name))]
+def _role_of(task):
+    """The folder of the task's role, if it has one."""
+    path = getattr(getattr(task, '_role', None), '_role_path', None)
+    return [path] if path else []
+
+
+def _role_files(role_path):
+    return [os.path.abspath(f) for name in _ROLE_DIRS for f in _files_under(os.path.join(role_path, name))]
 
 
 def _run_inputs():
@@ -62,10 +64,13 @@ def _run_inputs():
 
 
 class Sources:
-    """The files each host's tasks were decided by, noted as the tasks go to the engine."""
+    """The files each host's tasks were decided by, noted as the tasks go to
+    the engine (names only: the files are read, and roles' folders walked,
+    once, when the host finishes)."""
 
     def __init__(self):
         self._files = collections.defaultdict(set)
+        self._roles = collections.defaultdict(set)
         self._playbook_dir = {}
 
     def note(self, host, task, described, playbook_dir):
@@ -74,15 +79,16 @@ class Sources:
             return  # nothing of it, not even where it is written: its action alone names it
         files = self._files[host]
         files.update(_defined_in(task))
-        files.update(os.path.abspath(f) for f in _role_files(task))
         files.update(described.sources)
+        self._roles[host].update(_role_of(task))
 
     def for_host(self, host):
         """The provenance inputs of finish_host (docs/PROTOCOL.md)."""
         playbooks, inventories, run_files = _run_inputs()
         top = self._playbook_dir.get(host) or os.getcwd()
         files = []
-        for path in sorted(self._files[host].union(run_files)):
+        roles = [f for role in sorted(self._roles[host]) for f in _role_files(role)]
+        for path in sorted(self._files[host].union(run_files, roles)):
             if os.path.isfile(path):
                 files.append({'path': os.path.relpath(path, top), 'sha256': sha256_file(path)})
         named = [_relative(given, top) for given in playbooks], [_relative(given, top) for given in inventories]
