@@ -230,25 +230,22 @@ async function removeUnusedBlobs(client: Dockerode): Promise<number> {
   return freed;
 }
 
-/** A provenance is kept for its image; once the image is gone, so is what it attests. */
-async function removeOrphanProvenance(client: Dockerode): Promise<void> {
-  const documents = await client.listImages({ filters: { reference: [`${PROVENANCE_REPO}:*`] } });
-  for (const document of documents) {
-    const subject = document.Labels?.[ATTESTS_LABEL];
-    if (subject && !(await unlessGone(client.getImage(subject).inspect()))) {
-      for (const tag of document.RepoTags ?? []) await removeImageIfPresent(client, tag);
+/**
+ * Removes the tags of `repo` whose image is kept only for another one
+ * (`keptFor` names it, from the tag or the image's labels), once that one is gone.
+ */
+async function removeOrphans(client: Dockerode, repo: string, keptFor: (tag: string, labels: Record<string, string>) => string | undefined): Promise<void> {
+  const images = await client.listImages({ filters: { reference: [`${repo}:*`] } });
+  for (const image of images) {
+    for (const tag of image.RepoTags ?? []) {
+      const subject = keptFor(tag, image.Labels ?? {});
+      if (subject && !(await unlessGone(client.getImage(subject).inspect()))) await removeImageIfPresent(client, tag);
     }
   }
 }
 
+/** A provenance is kept for its image; once the image is gone, so is what it attests. */
+const removeOrphanProvenance = (client: Dockerode) => removeOrphans(client, PROVENANCE_REPO, (_tag, labels) => labels[ATTESTS_LABEL]);
+
 /** Flattened copies are kept for their chain link; without the link's entry they only take space. */
-async function removeOrphanFlats(client: Dockerode): Promise<void> {
-  const flats = await client.listImages({ filters: { reference: [`${FLAT_REPO}:*`] } });
-  for (const image of flats) {
-    for (const tag of image.RepoTags ?? []) {
-      const fingerprint = tag.split(':')[1];
-      const entry = await unlessGone(client.getImage(entryTag(fingerprint)).inspect());
-      if (!entry) await removeImageIfPresent(client, tag);
-    }
-  }
-}
+const removeOrphanFlats = (client: Dockerode) => removeOrphans(client, FLAT_REPO, (tag) => entryTag(tag.split(':')[1]));

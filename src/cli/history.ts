@@ -61,7 +61,7 @@ export function describeStep(step: Step, index: number, image: ImageFacts): Pick
     const name = image.base ? `base image ${image.base} (strata_from${of})` : 'base image';
     return { kind: 'base', madeBy: image.baseSteps > 1 ? `${name}: ${dockerText(step)}` : name };
   }
-  if (step.entry) return { kind: 'task', madeBy: step.entry[LABEL.task] ?? dockerText(step), host: step.entry[LABEL.host], fingerprint: step.entry[LABEL.fingerprint] };
+  if (step.entry) return { kind: 'task', madeBy: step.entry[LABEL.task], host: step.entry[LABEL.host], fingerprint: step.entry[LABEL.fingerprint] };
   if (step.flattened) return { kind: 'flattened', madeBy: `the base and every task up to "${step.flattened}", flattened into one layer (overlay's layer limit)` };
   if (step.comment.startsWith(STRATA_NOTE)) return { kind: 'task', madeBy: dockerText(step) };
   if (step.createdBy.startsWith(STRATA_NOTE)) return { kind: 'squashed', madeBy: `${step.createdBy.slice(STRATA_NOTE.length)} (strata_squash)` };

@@ -11,3 +11,8 @@ export function quote(word: string, what: string): string {
   }
   return `"${word.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
+
+/** LABEL instructions that set `labels` (for a commit's or an import's `changes`). */
+export function labelInstructions(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `LABEL ${quote(k, `label ${k}`)}=${quote(v, `label ${k}`)}`);
+}

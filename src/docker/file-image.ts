@@ -7,16 +7,15 @@ import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { dockerCall, followProgress, unlessGone } from './client';
 import { removeContainer } from './containers';
-import { quote } from './dockerfile';
+import { labelInstructions } from './dockerfile';
 import { fileOfTar, tarOfOneFile } from './tar';
 
 const FILE = 'value';
 
 /** Makes `repo:tag`, an image whose one file is `parts`, with `labels`. */
 export async function importFileImage(docker: Dockerode, repo: string, tag: string, parts: Uint8Array[], labels: Record<string, string>, doing: string): Promise<void> {
-  const changes = Object.entries(labels).map(([k, v]) => `LABEL ${quote(k, `label ${k}`)}=${quote(v, `label ${k}`)}`);
   const progress = await dockerCall(doing, () =>
-    docker.importImage(Readable.from(tarOfOneFile(FILE, parts)) as unknown as NodeJS.ReadableStream, { repo, tag, changes } as object),
+    docker.importImage(Readable.from(tarOfOneFile(FILE, parts)) as unknown as NodeJS.ReadableStream, { repo, tag, changes: labelInstructions(labels) } as object),
   );
   await followProgress(docker, progress, doing);
 }

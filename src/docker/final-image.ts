@@ -169,35 +169,33 @@ export async function buildFinalImage(docker: Dockerode, opts: FinalImageSpec): 
     await tagAll(docker, existing, opts.tags.slice(1));
     return existing;
   }
-  if (opts.epoch !== undefined) return reproducibleFinal(docker, opts, { cmd, entrypoint, config: opts.config, labels }, opts.epoch);
-  // Podman's commit takes the container's config, not the body's: with neither
-  // command nor entrypoint, only its builder can write that.
-  const byBuilder = !cmd?.length && !entrypoint?.length && (await isPodman(docker));
-  const configured = await dockerCall('applying strata_config', () =>
-    byBuilder
-      ? buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), labels)
-      : commitFinal(docker, opts.fromId, { cmd, entrypoint, config: opts.config, labels }),
-  );
+  const final = { cmd, entrypoint, config: opts.config, labels };
+  const configured = opts.epoch === undefined ? await configuredByDocker(docker, opts, final) : await reproducibleConfigured(docker, opts, final, opts.epoch);
   if (!opts.squash) {
     await tagAll(docker, configured, opts.tags);
     return configured;
   }
-  const squashed = await squashOverBase(docker, configured, opts.base.id, opts.tags);
+  const squashed = await squashOverBase(docker, configured, opts.base.id, opts.tags, opts.epoch);
   await removeImageIfPresent(docker, configured);
   return squashed;
 }
 
-/** The final image of a build with SOURCE_DATE_EPOCH: the same ID wherever the same layers are built. */
-async function reproducibleFinal(docker: Dockerode, opts: FinalImageSpec, final: FinalConfig, epoch: number): Promise<string> {
+/** The tip with the final config, as Docker writes it: dated now. */
+async function configuredByDocker(docker: Dockerode, opts: FinalImageSpec, final: FinalConfig): Promise<string> {
+  // Podman's commit takes the container's config, not the body's: with neither
+  // command nor entrypoint, only its builder can write that.
+  const byBuilder = !final.cmd?.length && !final.entrypoint?.length && (await isPodman(docker));
+  return dockerCall('applying strata_config', () =>
+    byBuilder
+      ? buildFromDockerfile(docker, finalDockerfile(opts.fromId, opts.config, opts.base), final.labels)
+      : commitFinal(docker, opts.fromId, final),
+  );
+}
+
+/** The tip with the final config, as strata writes it with SOURCE_DATE_EPOCH: the same ID wherever the same layers are built. */
+async function reproducibleConfigured(docker: Dockerode, opts: FinalImageSpec, final: FinalConfig, epoch: number): Promise<string> {
   const config = await composeConfig(docker, { baseId: opts.base.id, layers: opts.fromLayers, steps: opts.steps, ...final, epoch });
-  const composed = await loadComposedImage(docker, config, opts.fromLayers.length);
-  if (!opts.squash) {
-    await tagAll(docker, composed, opts.tags);
-    return composed;
-  }
-  const squashed = await squashOverBase(docker, composed, opts.base.id, opts.tags, epoch);
-  await removeImageIfPresent(docker, composed);
-  return squashed;
+  return loadComposedImage(docker, config, opts.fromLayers.length);
 }
 
 async function tagAll(docker: Dockerode, imageId: string, tags: string[]): Promise<void> {

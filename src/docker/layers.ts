@@ -5,11 +5,7 @@
 
 import type Dockerode from 'dockerode';
 import { dockerCall, fullImageId, isPodman } from './client';
-import { quote } from './dockerfile';
-
-function labelInstructions(labels: Record<string, string>): string[] {
-  return Object.entries(labels).map(([k, v]) => `LABEL ${quote(k, `label ${k}`)}=${quote(v, `label ${k}`)}`);
-}
+import { labelInstructions } from './dockerfile';
 
 export interface CommitOptions {
   containerId: string;
